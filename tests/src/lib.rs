@@ -1,0 +1,1 @@
+//! Helpers shared by zeropool's integration tests and benchmarks.

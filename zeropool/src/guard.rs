@@ -1,0 +1,213 @@
+//! Guards: an object on loan from the pool, returned when the guard drops.
+//!
+//! [`PoolGuard`] borrows the pool (the cheapest form); [`OwnedPoolGuard`]
+//! holds a handle to it and is `'static + Send`, so it can move into
+//! `thread::spawn` or an async task. Both return their object on drop, also
+//! while a panic unwinds, and [`into_inner`](PoolGuard::into_inner) leaves
+//! nothing for drop to do.
+
+use crate::pool::{Inner, Ticket};
+use crate::{Pool, Poolable};
+use std::borrow::{Borrow, BorrowMut};
+use std::fmt;
+use std::mem::ManuallyDrop;
+use std::ops::{Deref, DerefMut};
+
+/// An object borrowed from a [`Pool`]; dereferences to `T` and goes back to
+/// the pool when dropped.
+///
+/// # Example
+/// ```
+/// use zeropool::BufferPool;
+///
+/// let pool = BufferPool::new();
+/// let mut buf = pool.get(1024);
+/// buf.extend_from_slice(b"hello");
+/// assert_eq!(&buf[..], b"hello");
+/// drop(buf); // back in this thread's cache
+/// assert_eq!(pool.stats().objects_retained, 1);
+/// ```
+#[must_use = "dropping the guard at once returns the object to the pool"]
+pub struct PoolGuard<'a, T: Poolable> {
+    obj: ManuallyDrop<T>,
+    ticket: Ticket,
+    pool: &'a Inner<T>,
+}
+
+/// An object taken from a [`Pool`] with [`Pool::get_owned`]: like
+/// [`PoolGuard`] but `'static`, so it can be sent to other threads and tasks.
+///
+/// # Example
+/// ```
+/// use zeropool::BufferPool;
+///
+/// let pool = BufferPool::new();
+/// let mut buf = pool.get_owned(4096);
+/// let t = std::thread::spawn(move || {
+///     buf.extend_from_slice(b"from another thread");
+///     buf.len()
+/// });
+/// assert_eq!(t.join().unwrap(), 19);
+/// assert_eq!(pool.stats().objects_outstanding, 0);
+/// ```
+#[must_use = "dropping the guard at once returns the object to the pool"]
+pub struct OwnedPoolGuard<T: Poolable> {
+    obj: ManuallyDrop<T>,
+    ticket: Ticket,
+    pool: ManuallyDrop<Pool<T>>,
+}
+
+impl<'a, T: Poolable> PoolGuard<'a, T> {
+    #[inline]
+    pub(crate) fn new(pool: &'a Inner<T>, (obj, ticket): (T, Ticket)) -> Self {
+        Self {
+            obj: ManuallyDrop::new(obj),
+            ticket,
+            pool,
+        }
+    }
+
+    /// Takes the object out of the pool for good; dropping it later frees
+    /// it. It can be given back with [`Pool::put`].
+    ///
+    /// ```
+    /// use zeropool::BufferPool;
+    ///
+    /// let pool = BufferPool::new();
+    /// let v: Vec<u8> = pool.get(100).into_inner();
+    /// assert!(v.capacity() >= 100);
+    /// assert_eq!(pool.stats().detached, 1);
+    /// ```
+    pub fn into_inner(self) -> T {
+        let mut me = ManuallyDrop::new(self);
+        me.pool.detach(me.ticket);
+        // SAFETY: `me` is never dropped, so the object is taken exactly once.
+        unsafe { ManuallyDrop::take(&mut me.obj) }
+    }
+}
+
+impl<T: Poolable> OwnedPoolGuard<T> {
+    #[inline]
+    pub(crate) fn new(pool: Pool<T>, (obj, ticket): (T, Ticket)) -> Self {
+        Self {
+            obj: ManuallyDrop::new(obj),
+            ticket,
+            pool: ManuallyDrop::new(pool),
+        }
+    }
+
+    /// Takes the object out of the pool for good (see [`PoolGuard::into_inner`]).
+    ///
+    /// ```
+    /// use zeropool::BufferPool;
+    ///
+    /// let pool = BufferPool::new();
+    /// let v = pool.get_owned(10).into_inner();
+    /// pool.put(v); // and back again
+    /// assert_eq!(pool.stats().adopted, 1);
+    /// ```
+    pub fn into_inner(self) -> T {
+        let mut me = ManuallyDrop::new(self);
+        me.pool.inner.detach(me.ticket);
+        // SAFETY: `me` is never dropped, so each field is taken exactly once.
+        let (obj, pool) = unsafe {
+            (
+                ManuallyDrop::take(&mut me.obj),
+                ManuallyDrop::take(&mut me.pool),
+            )
+        };
+        drop(pool);
+        obj
+    }
+
+    /// The pool this guard returns to.
+    pub fn pool(&self) -> &Pool<T> {
+        &self.pool
+    }
+}
+
+impl<T: Poolable> Drop for PoolGuard<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: drop runs once and `obj` is not used after this.
+        let obj = unsafe { ManuallyDrop::take(&mut self.obj) };
+        self.pool.release(obj, self.ticket);
+    }
+}
+
+impl<T: Poolable> Drop for OwnedPoolGuard<T> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: drop runs once and neither field is used after this.
+        let (obj, pool) = unsafe {
+            (
+                ManuallyDrop::take(&mut self.obj),
+                ManuallyDrop::take(&mut self.pool),
+            )
+        };
+        pool.inner.release(obj, self.ticket);
+    }
+}
+
+macro_rules! guard_traits {
+    ($($guard:ident $(<$lt:lifetime>)?),*) => {$(
+        impl<$($lt,)? T: Poolable> Deref for $guard<$($lt,)? T> {
+            type Target = T;
+            #[inline(always)]
+            fn deref(&self) -> &T {
+                &self.obj
+            }
+        }
+
+        impl<$($lt,)? T: Poolable> DerefMut for $guard<$($lt,)? T> {
+            #[inline(always)]
+            fn deref_mut(&mut self) -> &mut T {
+                &mut self.obj
+            }
+        }
+
+        impl<$($lt,)? T: Poolable> Borrow<T> for $guard<$($lt,)? T> {
+            fn borrow(&self) -> &T {
+                &self.obj
+            }
+        }
+
+        impl<$($lt,)? T: Poolable> BorrowMut<T> for $guard<$($lt,)? T> {
+            fn borrow_mut(&mut self) -> &mut T {
+                &mut self.obj
+            }
+        }
+
+        impl<$($lt,)? T: Poolable + fmt::Debug> fmt::Debug for $guard<$($lt,)? T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&*self.obj, f)
+            }
+        }
+
+        impl<$($lt,)? T: Poolable + AsRef<[u8]>> AsRef<[u8]> for $guard<$($lt,)? T> {
+            fn as_ref(&self) -> &[u8] {
+                (*self.obj).as_ref()
+            }
+        }
+
+        impl<$($lt,)? T: Poolable + AsMut<[u8]>> AsMut<[u8]> for $guard<$($lt,)? T> {
+            fn as_mut(&mut self) -> &mut [u8] {
+                (*self.obj).as_mut()
+            }
+        }
+
+        impl<$($lt,)? T: Poolable + std::io::Write> std::io::Write for $guard<$($lt,)? T> {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                (*self.obj).write(buf)
+            }
+            fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+                (*self.obj).write_all(buf)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                (*self.obj).flush()
+            }
+        }
+    )*};
+}
+
+guard_traits!(PoolGuard<'a>, OwnedPoolGuard);

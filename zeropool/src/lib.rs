@@ -1,0 +1,396 @@
+//! # zeropool
+//!
+//! A pool for any [`Poolable`] type (`BufferPool` = `Pool<Vec<u8>>`): size
+//! classes, a cache per thread *and per pool*, a sharded shared tier, batch
+//! operations, an exact budget of idle memory, and counters that cost
+//! nothing measurable.
+//!
+//! ```
+//! use zeropool::{BufferPool, PoolStats};
+//!
+//! let pool = BufferPool::builder().max_total_memory(64 << 20).build()?;
+//! let mut buf = pool.get(64 * 1024);          // len 0, capacity >= 64 KiB
+//! buf.extend_from_slice(b"payload");
+//! drop(buf);                                  // back to this thread's cache
+//!
+//! let owned = pool.get_owned(4096);           // 'static + Send
+//! std::thread::spawn(move || drop(owned)).join().unwrap();
+//!
+//! let s: PoolStats = pool.stats();
+//! assert_eq!(s.gets, 2);
+//! assert_eq!(s.objects_outstanding, 0);
+//! # Ok::<(), zeropool::Error>(())
+//! ```
+//!
+//! ## How an object travels
+//! ```text
+//!  get(n) ─► size class of n ─► this thread's cache for (this pool, class) ── hit ─► guard
+//!                                 │ miss
+//!                                 ▼
+//!                     home shard: take a batch under one lock
+//!                                 │ empty
+//!                                 ▼
+//!                     sibling shards: try_lock, take a batch (a "steal")
+//!                                 │ empty
+//!                                 ▼
+//!                     allocate (counted)
+//!
+//!  drop(guard) ─► wipe? ─► reset ─► class of its real capacity
+//!                    ─► this thread's cache, if it has room and budget credit
+//!                    ─► full: spill the oldest batch to the home shard
+//!                    ─► no budget left: free it (counted as a discard)
+//! ```
+//! Modules, one concern each: `size_class` (routing), `thread_cache` (a
+//! thread's slot), `local` (each thread's table of slots), `shard` (the shared
+//! tier), `budget` (the idle-byte limit), `stats` (counters and snapshot),
+//! `guard` (loans), `batch`, `builder`, `error`, and `sync` (the std/loom
+//! facade the loom models run through).
+//!
+//! ## Guarantees
+//! - The hot path (a hit in the thread cache, and a return into it) takes no
+//!   lock, makes no atomic read-modify-write and does not allocate, with stats
+//!   on or off.
+//! - `bytes_retained` never exceeds `max_total_memory`: bytes are reserved
+//!   from the budget before an object becomes idle anywhere. Lowering the
+//!   budget frees idle objects in the shards at once; other threads' caches
+//!   shed theirs at their next pool operation.
+//! - `get` returns an empty object (`len() == 0`); every built-in `reset`
+//!   empties the value; `wipe_on_return(true)` zeroes used bytes first.
+//! - A panicking `reset` drops the object, keeps the counters exact, and
+//!   lets the panic continue.
+//! - A thread that exits hands its cached objects to its home shard.
+//! - `trim()` frees the shards' and the caller's idle objects at once, and
+//!   other threads' cached objects at their next operation.
+//!
+//! ## Features
+//! - `bytes`: [`Poolable`] for `bytes::BytesMut`.
+
+#![warn(missing_docs)]
+
+mod batch;
+mod budget;
+mod builder;
+mod error;
+mod guard;
+mod local;
+mod pool;
+mod poolable;
+mod shard;
+mod size_class;
+mod stats;
+mod sync;
+mod thread_cache;
+
+pub use builder::{
+    auto_shards, PoolBuilder, DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOTAL_MEMORY, DEFAULT_TLS_CACHE_SIZE,
+    MAX_CLASS_SIZE, MAX_SHARDS, MAX_SIZE_CLASSES, MAX_TLS_CACHE_SIZE,
+};
+pub use error::{Error, Problem, Source};
+pub use guard::{OwnedPoolGuard, PoolGuard};
+pub use poolable::Poolable;
+pub use stats::{ClassStats, PoolStats};
+
+use pool::Inner;
+use stats::{Ev, Hit, Totals};
+use std::fmt;
+use std::sync::Arc;
+
+/// A pool of byte buffers.
+pub type BufferPool = Pool<Vec<u8>>;
+
+/// A pool of `T`: a cheap, cloneable, `Send + Sync` handle.
+///
+/// # Example
+/// ```
+/// use zeropool::Pool;
+///
+/// let pool: Pool<String> = Pool::new();
+/// let mut s = pool.get(100);
+/// s.push_str("reused");
+/// drop(s);
+/// assert!(pool.get(100).is_empty());
+/// ```
+pub struct Pool<T: Poolable> {
+    pub(crate) inner: Arc<Inner<T>>,
+}
+
+impl<T: Poolable> Clone for Pool<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T: Poolable> Default for Pool<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Poolable> fmt::Debug for Pool<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("type", &std::any::type_name::<T>())
+            .field("shards", &self.shards())
+            .field("size_classes", &self.size_classes().len())
+            .field("max_total_memory", &self.max_total_memory())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Poolable> Pool<T> {
+    /// A pool with the default settings (see [`PoolBuilder`]).
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::new();
+    /// assert!(pool.get(10_000).capacity() >= 10_000);
+    /// ```
+    pub fn new() -> Self {
+        Self::builder()
+            .build()
+            .expect("the default settings are valid")
+    }
+
+    /// A builder to choose the settings.
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::builder().shards(2).build()?;
+    /// assert_eq!(pool.shards(), 2);
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
+    pub fn builder() -> PoolBuilder<T> {
+        PoolBuilder::default()
+    }
+
+    /// An empty object that can hold at least `n` bytes, on loan until the
+    /// guard drops. Requests larger than the largest class are allocated
+    /// exactly and freed on return.
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::new();
+    /// let buf = pool.get(65536);
+    /// assert_eq!(buf.len(), 0);
+    /// assert!(buf.capacity() >= 65536);
+    /// ```
+    #[inline]
+    pub fn get(&self, n: usize) -> PoolGuard<'_, T> {
+        PoolGuard::new(&self.inner, self.inner.acquire(n))
+    }
+
+    /// Like [`get`](Self::get), but the guard owns a handle to the pool, so
+    /// it is `'static` and can move to another thread or task.
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::new();
+    /// let buf = pool.get_owned(4096);
+    /// std::thread::spawn(move || assert!(buf.capacity() >= 4096)).join().unwrap();
+    /// ```
+    #[inline]
+    pub fn get_owned(&self, n: usize) -> OwnedPoolGuard<T> {
+        OwnedPoolGuard::new(self.clone(), self.inner.acquire(n))
+    }
+
+    /// Gives an object to the pool: one detached with `into_inner`, or one
+    /// that never came from it. It is reset and kept if its capacity fits a
+    /// class and the budget allows, else freed.
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::new();
+    /// pool.put(Vec::with_capacity(8192));
+    /// assert_eq!(pool.get(8000).capacity(), 8192);
+    /// ```
+    #[inline]
+    pub fn put(&self, obj: T) {
+        self.inner.recycle(obj, pool::Origin::Adopted);
+    }
+
+    /// One guard per requested size, in order; each shard lock is taken at
+    /// most once.
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::new();
+    /// let many = pool.get_batch(&[4096; 32]);
+    /// assert_eq!(many.len(), 32);
+    /// ```
+    pub fn get_batch(&self, sizes: &[usize]) -> Vec<PoolGuard<'_, T>> {
+        self.inner
+            .acquire_batch(sizes)
+            .into_iter()
+            .map(|loan| PoolGuard::new(&self.inner, loan))
+            .collect()
+    }
+
+    /// Gives many objects to the pool (as [`put`](Self::put) does), taking
+    /// the home shard's lock at most once.
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::new();
+    /// let objs: Vec<Vec<u8>> = pool.get_batch(&[4096; 64]).into_iter().map(|g| g.into_inner()).collect();
+    /// pool.put_batch(objs);
+    /// assert_eq!(pool.stats().objects_retained, 64);
+    /// ```
+    pub fn put_batch(&self, objs: impl IntoIterator<Item = T>) {
+        self.inner.recycle_batch(objs);
+    }
+
+    /// Frees every idle object: the shards' and the calling thread's cache at
+    /// once, other threads' caches at their next pool operation (or exit).
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::new();
+    /// drop(pool.get(4096));
+    /// pool.trim();
+    /// assert_eq!(pool.stats().bytes_retained, 0);
+    /// ```
+    pub fn trim(&self) {
+        self.inner.trim();
+    }
+
+    /// Changes the budget of idle bytes. Lowering it frees idle objects from
+    /// the shards and this thread's cache at once; other threads' caches
+    /// give back what they hold above it at their next operation.
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::new();
+    /// let bufs = pool.get_batch(&[4096; 16]);
+    /// drop(bufs);
+    /// pool.set_max_total_memory(8192);
+    /// assert!(pool.stats().bytes_retained <= 8192);
+    /// ```
+    pub fn set_max_total_memory(&self, bytes: usize) {
+        self.inner.set_max_total_memory(bytes);
+    }
+
+    /// The budget of idle bytes.
+    pub fn max_total_memory(&self) -> usize {
+        self.inner.budget.limit()
+    }
+
+    /// The size classes, ascending, in bytes.
+    pub fn size_classes(&self) -> &[usize] {
+        self.inner.classes.sizes()
+    }
+
+    /// The number of shards (a power of two).
+    pub fn shards(&self) -> usize {
+        self.inner.shards.len()
+    }
+
+    /// Idle objects per class each thread keeps.
+    pub fn tls_cache_size(&self) -> usize {
+        self.inner.tls_cache_size.load(sync::Ordering::Relaxed)
+    }
+
+    /// Objects moved between a thread cache and a shard at once.
+    pub fn batch_size(&self) -> usize {
+        self.inner.batch_size.load(sync::Ordering::Relaxed)
+    }
+
+    /// Whether byte buffers are zeroed before they are cached.
+    pub fn wipe_on_return(&self) -> bool {
+        self.inner.fixed.wipe_on_return
+    }
+
+    /// A snapshot of the counters and gauges (see [`PoolStats`]).
+    pub fn stats(&self) -> PoolStats {
+        let inner = &*self.inner;
+        let n = inner.classes.len();
+        let reserved_before = inner.budget.reserved();
+        let mut totals = Totals::new(n);
+        let mut class_objects = vec![0usize; n];
+        let mut bytes_retained = 0usize;
+        {
+            let slots = inner.slots.lock();
+            for slot in slots.iter() {
+                slot.counters().add_into(&mut totals);
+                bytes_retained += slot.cached_bytes();
+                for (c, acc) in class_objects.iter_mut().enumerate() {
+                    *acc += slot.class_cached(c);
+                }
+            }
+            inner.retired.add_into(&mut totals);
+        }
+        let mut contention = 0;
+        for shard in inner.shards.iter() {
+            bytes_retained += shard.bytes();
+            contention += shard.contention_events() as usize;
+            for (c, acc) in class_objects.iter_mut().enumerate() {
+                *acc += shard.class_objects(c);
+            }
+        }
+        let reserved_after = inner.budget.reserved();
+        // Objects moving between a cache and a shard while we read may be
+        // seen twice; the reservation bounds the true figure at every instant.
+        let bytes_retained = bytes_retained.min(reserved_before.max(reserved_after));
+        let allocations = totals.hit_total(Hit::Alloc);
+        let tls_hits = totals.hit_total(Hit::Tls);
+        let shared_hits = totals.hit_total(Hit::Shared);
+        let gets = tls_hits + shared_hits + allocations;
+        let returns = totals.event(Ev::Returns);
+        let detached = totals.event(Ev::Detached);
+        let adopted = totals.event(Ev::Adopted);
+        let classes = (0..n)
+            .map(|c| {
+                let (t, s, a) = (
+                    totals.hit(c, Hit::Tls),
+                    totals.hit(c, Hit::Shared),
+                    totals.hit(c, Hit::Alloc),
+                );
+                ClassStats {
+                    size: inner.classes.size(c),
+                    gets: t + s + a,
+                    tls_hits: t,
+                    shared_hits: s,
+                    allocations: a,
+                    objects_retained: class_objects[c],
+                }
+            })
+            .collect();
+        PoolStats {
+            gets,
+            puts: returns + adopted,
+            tls_hits,
+            shared_hits,
+            steals: totals.hit_total(Hit::Steal),
+            allocations,
+            oversize_requests: totals.hit(n, Hit::Alloc),
+            discards: totals.event(Ev::Discards),
+            undersize_drops: totals.event(Ev::Undersize),
+            oversize_drops: totals.event(Ev::Oversize),
+            reset_panics: totals.event(Ev::ResetPanics),
+            trimmed: totals.event(Ev::Trimmed),
+            freed: totals.event(Ev::Freed),
+            detached,
+            adopted,
+            contention_events: contention,
+            objects_retained: class_objects.iter().sum(),
+            bytes_retained,
+            objects_outstanding: gets.wrapping_sub(returns).wrapping_sub(detached),
+            bytes_outstanding: totals
+                .event(Ev::BytesOut)
+                .wrapping_sub(totals.event(Ev::BytesIn)),
+            bytes_reserved: reserved_after,
+            max_total_memory: inner.budget.limit(),
+            classes,
+        }
+    }
+}
+
+impl Pool<Vec<u8>> {
+    /// A buffer of exactly `n` zero bytes (`len() == n`).
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::new();
+    /// let mut a = pool.get(16);
+    /// a.extend_from_slice(&[0xAA; 16]);
+    /// drop(a);
+    /// let b = pool.get_zeroed(16);
+    /// assert_eq!(&b[..], &[0u8; 16]);
+    /// ```
+    pub fn get_zeroed(&self, n: usize) -> PoolGuard<'_, Vec<u8>> {
+        let mut buf = self.get(n);
+        buf.resize(n, 0);
+        buf
+    }
+}

@@ -1,0 +1,237 @@
+//! The [`Poolable`] trait and its implementations for std (and `bytes`) types.
+//!
+//! Sizes are bytes everywhere in the pool: the capacity hint given to
+//! [`Poolable::with_capacity_hint`], the value [`Poolable::capacity_bytes`]
+//! reports, the size classes and the memory budget. For a `Vec<T>` a hint of
+//! `n` bytes means room for `ceil(n / size_of::<T>())` elements.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasher, Hash};
+use std::mem::size_of;
+
+/// A type whose values a [`Pool`](crate::Pool) can keep and hand out again.
+///
+/// Implementations must keep three promises, which the pool relies on for
+/// correct size-class routing and an exact budget:
+/// - `with_capacity_hint(n).capacity_bytes() >= n`;
+/// - `reset` leaves the value as a freshly built one would look to safe code
+///   (empty, no previous user's data), keeping its allocation;
+/// - `capacity_bytes` does not change while the value sits idle in the pool.
+///
+/// A `reset` that panics is handled: the pool drops the value, stays
+/// consistent, and lets the panic continue.
+///
+/// # Example
+/// ```
+/// use zeropool::{Pool, Poolable};
+///
+/// struct Scratch {
+///     words: Vec<u32>,
+/// }
+///
+/// impl Poolable for Scratch {
+///     fn with_capacity_hint(bytes: usize) -> Self {
+///         Scratch { words: Vec::with_capacity(bytes.div_ceil(4)) }
+///     }
+///     fn reset(&mut self) {
+///         self.words.clear();
+///     }
+///     fn capacity_bytes(&self) -> usize {
+///         self.words.capacity() * 4
+///     }
+/// }
+///
+/// let pool: Pool<Scratch> = Pool::new();
+/// let s = pool.get(1024);
+/// assert!(s.words.capacity() >= 256);
+/// ```
+pub trait Poolable: Send + 'static {
+    /// Builds a new value able to hold at least `bytes` bytes without
+    /// reallocating.
+    fn with_capacity_hint(bytes: usize) -> Self;
+
+    /// Empties the value, keeping its allocation.
+    fn reset(&mut self);
+
+    /// Heap bytes this value holds; routes it to a size class and is what the
+    /// memory budget counts.
+    fn capacity_bytes(&self) -> usize;
+
+    /// Overwrites the bytes in use with zeros before [`reset`](Self::reset),
+    /// when the pool was built with `wipe_on_return(true)`. The default does
+    /// nothing; byte buffers override it.
+    fn wipe(&mut self) {}
+}
+
+/// Zeroes `bytes` so that the stores are not elided as dead.
+fn wipe_bytes(bytes: &mut [u8]) {
+    bytes.fill(0);
+    // The buffer stays allocated and reachable through the pool, so the
+    // stores are observable anyway; the fence documents that they must stay.
+    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Elements of `T` needed to hold `bytes` bytes (zero-sized types need none).
+fn elements_for<T>(bytes: usize) -> usize {
+    match size_of::<T>() {
+        0 => 0,
+        size => bytes.div_ceil(size),
+    }
+}
+
+impl<T: Send + 'static> Poolable for Vec<T> {
+    fn with_capacity_hint(bytes: usize) -> Self {
+        Vec::with_capacity(elements_for::<T>(bytes))
+    }
+
+    #[inline]
+    fn reset(&mut self) {
+        self.clear();
+    }
+
+    #[inline]
+    fn capacity_bytes(&self) -> usize {
+        self.capacity().saturating_mul(size_of::<T>())
+    }
+
+    fn wipe(&mut self) {
+        if size_of::<T>() == 1 && !std::mem::needs_drop::<T>() {
+            let len = self.len();
+            // SAFETY: `T` is one byte wide and has no drop glue, so the `len`
+            // initialised elements are `len` initialised bytes; we write only
+            // zeros through the pointer and `reset` truncates right after.
+            let bytes =
+                unsafe { std::slice::from_raw_parts_mut(self.as_mut_ptr().cast::<u8>(), len) };
+            wipe_bytes(bytes);
+        }
+    }
+}
+
+impl Poolable for String {
+    fn with_capacity_hint(bytes: usize) -> Self {
+        String::with_capacity(bytes)
+    }
+
+    #[inline]
+    fn reset(&mut self) {
+        self.clear();
+    }
+
+    #[inline]
+    fn capacity_bytes(&self) -> usize {
+        self.capacity()
+    }
+
+    fn wipe(&mut self) {
+        // SAFETY: zero bytes are valid UTF-8 (NUL), so the string stays valid.
+        wipe_bytes(unsafe { self.as_bytes_mut() });
+    }
+}
+
+impl<T: Send + 'static> Poolable for VecDeque<T> {
+    fn with_capacity_hint(bytes: usize) -> Self {
+        VecDeque::with_capacity(elements_for::<T>(bytes))
+    }
+
+    fn reset(&mut self) {
+        self.clear();
+    }
+
+    fn capacity_bytes(&self) -> usize {
+        self.capacity().saturating_mul(size_of::<T>())
+    }
+}
+
+/// Bytes one entry of a hash table costs: key, value and a control byte. The
+/// figure is approximate (the table rounds its bucket count up).
+const fn entry_bytes<K, V>() -> usize {
+    size_of::<K>() + size_of::<V>() + 1
+}
+
+impl<K, V, S> Poolable for HashMap<K, V, S>
+where
+    K: Eq + Hash + Send + 'static,
+    V: Send + 'static,
+    S: BuildHasher + Default + Send + 'static,
+{
+    fn with_capacity_hint(bytes: usize) -> Self {
+        HashMap::with_capacity_and_hasher(bytes.div_ceil(entry_bytes::<K, V>()), S::default())
+    }
+
+    fn reset(&mut self) {
+        self.clear();
+    }
+
+    fn capacity_bytes(&self) -> usize {
+        self.capacity().saturating_mul(entry_bytes::<K, V>())
+    }
+}
+
+impl<K, S> Poolable for HashSet<K, S>
+where
+    K: Eq + Hash + Send + 'static,
+    S: BuildHasher + Default + Send + 'static,
+{
+    fn with_capacity_hint(bytes: usize) -> Self {
+        HashSet::with_capacity_and_hasher(bytes.div_ceil(entry_bytes::<K, ()>()), S::default())
+    }
+
+    fn reset(&mut self) {
+        self.clear();
+    }
+
+    fn capacity_bytes(&self) -> usize {
+        self.capacity().saturating_mul(entry_bytes::<K, ()>())
+    }
+}
+
+#[cfg(feature = "bytes")]
+impl Poolable for bytes::BytesMut {
+    fn with_capacity_hint(bytes: usize) -> Self {
+        bytes::BytesMut::with_capacity(bytes)
+    }
+
+    fn reset(&mut self) {
+        self.clear();
+    }
+
+    fn capacity_bytes(&self) -> usize {
+        self.capacity()
+    }
+
+    fn wipe(&mut self) {
+        wipe_bytes(&mut self[..]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vec_of_wide_elements_rounds_up() {
+        let v = <Vec<u64> as Poolable>::with_capacity_hint(17);
+        assert!(v.capacity() >= 3);
+        assert!(v.capacity_bytes() >= 17);
+    }
+
+    #[test]
+    fn wipe_zeroes_used_bytes_only_for_byte_vectors() {
+        let mut v = vec![7u8; 16];
+        v.wipe();
+        assert!(v.iter().all(|&b| b == 0));
+        let mut w = vec![7u32; 4];
+        w.wipe();
+        assert_eq!(w, [7; 4]);
+    }
+
+    #[test]
+    fn reset_keeps_allocation() {
+        let mut m: HashMap<u32, u32> = Poolable::with_capacity_hint(1000);
+        m.insert(1, 2);
+        let cap = m.capacity_bytes();
+        m.reset();
+        assert!(m.is_empty());
+        assert_eq!(m.capacity_bytes(), cap);
+    }
+}

@@ -1,0 +1,145 @@
+//! One thread's cache for one pool: per-class stacks, the budget credit that
+//! covers them, and the thread's counters.
+//!
+//! ```text
+//!  Slot<T> (one per pool per thread, CachePadded, shared by Arc)
+//!  ├── cache: UnsafeCell<LocalCache<T>>   only the owning thread touches it
+//!  │     stacks[class]: Vec<T>  (<= tls_cache_size each)
+//!  │     cached <= credit        (bytes idle here <= bytes reserved for here)
+//!  ├── counters: Counters        owner writes, stats() reads
+//!  └── cached_bytes, class_cached published for stats() (relaxed stores)
+//! ```
+//! The pool keeps every slot in a list (for `stats()` and for dropping idle
+//! objects when the pool goes away); the thread keeps it in its local table
+//! (see `local.rs`), which hands the objects back when the thread exits.
+
+use crate::local::ThreadExit;
+use crate::pool::Inner;
+use crate::stats::Counters;
+use crate::sync::{AtomicUsize, Ordering};
+use crate::Poolable;
+use crossbeam_utils::CachePadded;
+use std::cell::UnsafeCell;
+use std::sync::Weak;
+
+/// The owner-only part of a slot.
+#[derive(Debug)]
+pub(crate) struct LocalCache<T> {
+    pub(crate) stacks: Box<[Vec<T>]>,
+    /// Bytes idle in `stacks`.
+    pub(crate) cached: usize,
+    /// Bytes reserved from the budget for this cache; `cached <= credit`.
+    pub(crate) credit: usize,
+    /// The pool epoch this cache has caught up with.
+    pub(crate) epoch: u64,
+    /// The pool trim generation this cache has caught up with.
+    pub(crate) trim_gen: u64,
+    /// Index of this thread's home shard.
+    pub(crate) home: usize,
+}
+
+/// A thread's cache and counters for one pool.
+#[derive(Debug)]
+pub(crate) struct Slot<T: Poolable> {
+    inner: CachePadded<SlotInner<T>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct SlotInner<T: Poolable> {
+    cache: UnsafeCell<LocalCache<T>>,
+    pub(crate) counters: Counters,
+    cached_bytes: AtomicUsize,
+    class_cached: Box<[AtomicUsize]>,
+    pool: Weak<Inner<T>>,
+}
+
+// SAFETY: `cache` is the only non-`Sync` part. It is touched only (a) by the
+// owning thread through `cache_mut`, whose callers hold a strong reference to
+// the pool, or (b) by `Inner::drop`, which runs when no strong reference (so
+// no owner access) exists, and by the owner's thread-exit hook, which runs on
+// the owner thread itself. Everything else is atomics. `T: Send` lets the
+// objects be dropped by whichever thread drops the pool.
+unsafe impl<T: Poolable> Sync for Slot<T> {}
+// SAFETY: as above; moving the slot moves `T`s, which are `Send`.
+unsafe impl<T: Poolable> Send for Slot<T> {}
+
+impl<T: Poolable> Slot<T> {
+    pub(crate) fn new(
+        pool: Weak<Inner<T>>,
+        classes: usize,
+        home: usize,
+        epoch: u64,
+        trim_gen: u64,
+    ) -> Self {
+        Self {
+            inner: CachePadded::new(SlotInner {
+                cache: UnsafeCell::new(LocalCache {
+                    stacks: (0..classes).map(|_| Vec::new()).collect(),
+                    cached: 0,
+                    credit: 0,
+                    epoch,
+                    trim_gen,
+                    home,
+                }),
+                counters: Counters::new(classes),
+                cached_bytes: AtomicUsize::new(0),
+                class_cached: (0..classes).map(|_| AtomicUsize::new(0)).collect(),
+                pool,
+            }),
+        }
+    }
+
+    /// The owner-only cache.
+    ///
+    /// # Safety
+    /// The caller must be the thread that owns this slot (the one whose local
+    /// table holds it), or have exclusive access to the pool (`Inner::drop`),
+    /// and must not let two returned references live at once: no user code
+    /// (`reset`, constructors, `Drop` of `T`) may run while one is alive.
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn cache_mut(&self) -> &mut LocalCache<T> {
+        // SAFETY: exclusivity is the caller's contract above.
+        unsafe { &mut *self.inner.cache.get() }
+    }
+
+    #[inline(always)]
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.inner.counters
+    }
+
+    /// Publishes the cache's totals for `stats()` after `class` changed.
+    #[inline(always)]
+    pub(crate) fn publish(&self, cache: &LocalCache<T>, class: usize) {
+        self.inner
+            .cached_bytes
+            .store(cache.cached, Ordering::Relaxed);
+        self.inner.class_cached[class].store(cache.stacks[class].len(), Ordering::Relaxed);
+    }
+
+    /// Publishes every class (after a bulk change).
+    pub(crate) fn publish_all(&self, cache: &LocalCache<T>) {
+        self.inner
+            .cached_bytes
+            .store(cache.cached, Ordering::Relaxed);
+        for (class, stack) in cache.stacks.iter().enumerate() {
+            self.inner.class_cached[class].store(stack.len(), Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn cached_bytes(&self) -> usize {
+        self.inner.cached_bytes.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn class_cached(&self, class: usize) -> usize {
+        self.inner.class_cached[class].load(Ordering::Relaxed)
+    }
+}
+
+impl<T: Poolable> ThreadExit for Slot<T> {
+    fn thread_exit(&self) {
+        if let Some(inner) = self.inner.pool.upgrade() {
+            inner.retire_slot(self);
+        }
+    }
+}
