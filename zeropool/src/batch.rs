@@ -33,29 +33,17 @@ impl<T: Poolable> Inner<T> {
             // SAFETY: owner thread; no user code runs while `cache` lives.
             let mut cache = slot.map(|s| unsafe { s.cache_mut() });
             for (i, &n) in sizes.iter().enumerate() {
-                let Some(class) = self.classes.for_request(n) else {
-                    continue;
-                };
-                let popped = cache.as_mut().and_then(|c| c.stacks[class].pop());
-                match popped {
-                    Some(obj) => {
-                        let bytes = obj.capacity_bytes();
-                        let cache = cache.as_mut().expect("popped from it");
-                        cache.cached -= bytes;
-                        out[i] = Some((
-                            obj,
-                            Ticket {
-                                bytes,
-                                oversize: false,
-                            },
-                        ));
+                let Some(class) = self.classes.for_request(n) else { continue };
+                match cache.as_mut().and_then(|c| c.pop(class)) {
+                    Some((obj, bytes)) => {
+                        out[i] = Some((obj, Ticket::new(class, bytes)));
                         self.count_hit(slot, class, Hit::Tls, bytes);
                     }
                     None => pending.push((i, class)),
                 }
             }
             if let (Some(slot), Some(cache)) = (slot, cache) {
-                slot.publish_all(cache);
+                slot.publish(cache);
             }
         }
         drop(doomed);
@@ -108,13 +96,7 @@ impl<T: Poolable> Inner<T> {
             pending.retain(|&(i, class)| match locked.pop(class, T::capacity_bytes) {
                 Some((obj, bytes)) => {
                     released += bytes;
-                    out[i] = Some((
-                        obj,
-                        Ticket {
-                            bytes,
-                            oversize: false,
-                        },
-                    ));
+                    out[i] = Some((obj, Ticket::new(class, bytes)));
                     served.push((i, class, bytes));
                     false
                 }
@@ -157,9 +139,8 @@ impl<T: Poolable> Inner<T> {
                 // SAFETY: owner thread; no user code runs while `cache` lives.
                 let cache = unsafe { slot.cache_mut() };
                 if cache.stacks[class].len() < limit && cache.cached + bytes <= cache.credit {
-                    cache.stacks[class].push(obj);
-                    cache.cached += bytes;
-                    slot.publish(cache, class);
+                    cache.push(class, obj, bytes);
+                    slot.publish(cache);
                     continue;
                 }
             }

@@ -109,8 +109,9 @@ mod loom_tests {
                     })
                 })
                 .collect();
-            let held: Vec<usize> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-            assert!(held.iter().sum::<usize>() <= 100);
+            for h in handles {
+                assert!(h.join().unwrap() <= 80);
+            }
             assert_eq!(budget.reserved(), 0);
         });
     }

@@ -67,14 +67,17 @@
 
 #![warn(missing_docs)]
 
+mod acquire;
 mod batch;
 mod budget;
 mod builder;
 mod error;
 mod guard;
 mod local;
+mod maintain;
 mod pool;
 mod poolable;
+mod recycle;
 mod shard;
 mod size_class;
 mod stats;
@@ -298,16 +301,15 @@ impl<T: Poolable> Pool<T> {
         let n = inner.classes.len();
         let reserved_before = inner.budget.reserved();
         let mut totals = Totals::new(n);
-        let mut class_objects = vec![0usize; n];
+        let mut shard_objects = vec![0usize; n];
         let mut bytes_retained = 0usize;
+        let mut objects_retained = 0usize;
         {
             let slots = inner.slots.lock();
             for slot in slots.iter() {
                 slot.counters().add_into(&mut totals);
                 bytes_retained += slot.cached_bytes();
-                for (c, acc) in class_objects.iter_mut().enumerate() {
-                    *acc += slot.class_cached(c);
-                }
+                objects_retained += slot.cached_objects();
             }
             inner.retired.add_into(&mut totals);
         }
@@ -315,10 +317,11 @@ impl<T: Poolable> Pool<T> {
         for shard in inner.shards.iter() {
             bytes_retained += shard.bytes();
             contention += shard.contention_events() as usize;
-            for (c, acc) in class_objects.iter_mut().enumerate() {
+            for (c, acc) in shard_objects.iter_mut().enumerate() {
                 *acc += shard.class_objects(c);
             }
         }
+        objects_retained += shard_objects.iter().sum::<usize>();
         let reserved_after = inner.budget.reserved();
         // Objects moving between a cache and a shard while we read may be
         // seen twice; the reservation bounds the true figure at every instant.
@@ -343,7 +346,7 @@ impl<T: Poolable> Pool<T> {
                     tls_hits: t,
                     shared_hits: s,
                     allocations: a,
-                    objects_retained: class_objects[c],
+                    shard_objects: shard_objects[c],
                 }
             })
             .collect();
@@ -364,7 +367,7 @@ impl<T: Poolable> Pool<T> {
             detached,
             adopted,
             contention_events: contention,
-            objects_retained: class_objects.iter().sum(),
+            objects_retained,
             bytes_retained,
             objects_outstanding: gets.wrapping_sub(returns).wrapping_sub(detached),
             bytes_outstanding: totals

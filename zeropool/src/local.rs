@@ -27,6 +27,8 @@ pub(crate) trait ThreadExit: Send + Sync {
 
 struct Entry {
     id: u64,
+    /// `Arc::as_ptr` of `owner`, kept thin so the lookup needs no vtable.
+    slot: *const (),
     owner: Arc<dyn ThreadExit>,
 }
 
@@ -70,7 +72,7 @@ pub(crate) fn lookup(index: usize, id: u64) -> Lookup {
             // lives, so this shared borrow cannot overlap a mutable one.
             let entries = unsafe { &*t.entries.get() };
             match entries.get(index) {
-                Some(Some(e)) if e.id == id => Lookup::Found(Arc::as_ptr(&e.owner).cast::<()>()),
+                Some(Some(e)) if e.id == id => Lookup::Found(e.slot),
                 _ => Lookup::Missing,
             }
         })
@@ -88,7 +90,8 @@ pub(crate) fn register(index: usize, id: u64, owner: Arc<dyn ThreadExit>) -> boo
             if entries.len() <= index {
                 entries.resize_with(index + 1, || None);
             }
-            entries[index].replace(Entry { id, owner })
+            let slot = Arc::as_ptr(&owner).cast::<()>();
+            entries[index].replace(Entry { id, slot, owner })
         })
         .map(drop)
         .is_ok()

@@ -216,8 +216,9 @@ pub struct ClassStats {
     pub shared_hits: usize,
     /// Of those, allocated fresh.
     pub allocations: usize,
-    /// Idle objects of this class.
-    pub objects_retained: usize,
+    /// Idle objects of this class in the shards (thread caches publish only
+    /// their totals, to keep the hot path short).
+    pub shard_objects: usize,
 }
 
 impl PoolStats {

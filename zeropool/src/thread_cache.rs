@@ -28,6 +28,8 @@ pub(crate) struct LocalCache<T> {
     pub(crate) stacks: Box<[Vec<T>]>,
     /// Bytes idle in `stacks`.
     pub(crate) cached: usize,
+    /// Objects idle in `stacks`.
+    pub(crate) objects: usize,
     /// Bytes reserved from the budget for this cache; `cached <= credit`.
     pub(crate) credit: usize,
     /// The pool epoch this cache has caught up with.
@@ -49,7 +51,7 @@ pub(crate) struct SlotInner<T: Poolable> {
     cache: UnsafeCell<LocalCache<T>>,
     pub(crate) counters: Counters,
     cached_bytes: AtomicUsize,
-    class_cached: Box<[AtomicUsize]>,
+    cached_objects: AtomicUsize,
     pool: Weak<Inner<T>>,
 }
 
@@ -76,6 +78,7 @@ impl<T: Poolable> Slot<T> {
                 cache: UnsafeCell::new(LocalCache {
                     stacks: (0..classes).map(|_| Vec::new()).collect(),
                     cached: 0,
+                    objects: 0,
                     credit: 0,
                     epoch,
                     trim_gen,
@@ -83,7 +86,7 @@ impl<T: Poolable> Slot<T> {
                 }),
                 counters: Counters::new(classes),
                 cached_bytes: AtomicUsize::new(0),
-                class_cached: (0..classes).map(|_| AtomicUsize::new(0)).collect(),
+                cached_objects: AtomicUsize::new(0),
                 pool,
             }),
         }
@@ -108,31 +111,59 @@ impl<T: Poolable> Slot<T> {
         &self.inner.counters
     }
 
-    /// Publishes the cache's totals for `stats()` after `class` changed.
+    /// Publishes the cache's totals for `stats()` (two relaxed stores).
     #[inline(always)]
-    pub(crate) fn publish(&self, cache: &LocalCache<T>, class: usize) {
-        self.inner
-            .cached_bytes
-            .store(cache.cached, Ordering::Relaxed);
-        self.inner.class_cached[class].store(cache.stacks[class].len(), Ordering::Relaxed);
-    }
-
-    /// Publishes every class (after a bulk change).
-    pub(crate) fn publish_all(&self, cache: &LocalCache<T>) {
-        self.inner
-            .cached_bytes
-            .store(cache.cached, Ordering::Relaxed);
-        for (class, stack) in cache.stacks.iter().enumerate() {
-            self.inner.class_cached[class].store(stack.len(), Ordering::Relaxed);
-        }
+    pub(crate) fn publish(&self, cache: &LocalCache<T>) {
+        self.inner.cached_bytes.store(cache.cached, Ordering::Relaxed);
+        self.inner.cached_objects.store(cache.objects, Ordering::Relaxed);
     }
 
     pub(crate) fn cached_bytes(&self) -> usize {
         self.inner.cached_bytes.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn class_cached(&self, class: usize) -> usize {
-        self.inner.class_cached[class].load(Ordering::Relaxed)
+    pub(crate) fn cached_objects(&self) -> usize {
+        self.inner.cached_objects.load(Ordering::Relaxed)
+    }
+}
+
+impl<T: Poolable> LocalCache<T> {
+    /// Pops the newest object of `class` with its capacity in bytes.
+    #[inline(always)]
+    pub(crate) fn pop(&mut self, class: usize) -> Option<(T, usize)> {
+        let obj = self.stacks[class].pop()?;
+        let bytes = obj.capacity_bytes();
+        self.cached -= bytes;
+        self.objects -= 1;
+        Some((obj, bytes))
+    }
+
+    /// Pushes `obj` of `bytes` bytes onto `class` (the caller checked room and credit).
+    #[inline(always)]
+    pub(crate) fn push(&mut self, class: usize, obj: T, bytes: usize) {
+        self.stacks[class].push(obj);
+        self.cached += bytes;
+        self.objects += 1;
+    }
+
+    /// Removes the `n` oldest objects of `class`; returns them and their bytes.
+    pub(crate) fn take_oldest(&mut self, class: usize, n: usize) -> (Vec<T>, usize) {
+        let stack = &mut self.stacks[class];
+        let run: Vec<T> = stack.drain(..n.min(stack.len())).collect();
+        let bytes: usize = run.iter().map(T::capacity_bytes).sum();
+        self.cached -= bytes;
+        self.objects -= run.len();
+        (run, bytes)
+    }
+
+    /// Removes every object; returns them and their bytes.
+    pub(crate) fn take_all(&mut self) -> (Vec<T>, usize) {
+        let mut all = Vec::with_capacity(self.objects);
+        for stack in self.stacks.iter_mut() {
+            all.append(stack);
+        }
+        self.objects = 0;
+        (all, std::mem::take(&mut self.cached))
     }
 }
 

@@ -1,0 +1,159 @@
+//! The get path: thread cache, then shards, then the allocator.
+//!
+//! ```text
+//! acquire(n) ─ class of n ─ this thread's cache ── hit (no lock, no RMW) ─► (obj, ticket)
+//!                │ none         │ miss
+//!                │              ▼
+//!                │           catch_up (epoch changed?) ─ home shard: lock, take a batch
+//!                │              ─ siblings: has(class)? try_lock, take a batch (steal)
+//!                │              ─ allocate with_capacity_hint(class size)
+//!                ▼
+//!             oversize: allocate exactly n, ticket marks it to be freed on return
+//! ```
+
+use crate::pool::{Inner, Ticket};
+use crate::stats::Hit;
+use crate::sync::Ordering;
+use crate::thread_cache::{LocalCache, Slot};
+use crate::Poolable;
+
+impl<T: Poolable> Inner<T> {
+    /// Hands out an object of at least `n` bytes.
+    #[inline]
+    pub(crate) fn acquire(&self, n: usize) -> (T, Ticket) {
+        let Some(class) = self.classes.for_request(n) else {
+            return self.acquire_oversize(n);
+        };
+        let Some(slot) = self.local() else {
+            return self.acquire_unlocal(class);
+        };
+        {
+            // SAFETY: this thread owns `slot`; the borrow ends before any user code runs.
+            let cache = unsafe { slot.cache_mut() };
+            if self.current(cache) {
+                if let Some((obj, bytes)) = cache.pop(class) {
+                    slot.publish(cache);
+                    if cache.credit - cache.cached > 2 * self.chunk() {
+                        self.release_slack(cache);
+                    }
+                    self.count_hit(Some(slot), class, Hit::Tls, bytes);
+                    return (obj, Ticket::new(class, bytes));
+                }
+            }
+        }
+        self.acquire_slow(slot, class)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn acquire_slow(&self, slot: &Slot<T>, class: usize) -> (T, Ticket) {
+        let mut doomed = Vec::new();
+        self.catch_up(slot, &mut doomed);
+        let found = {
+            // SAFETY: owner thread; no user code runs while `cache` lives.
+            let cache = unsafe { slot.cache_mut() };
+            match cache.pop(class) {
+                Some((obj, bytes)) => {
+                    slot.publish(cache);
+                    Some((obj, bytes, Hit::Tls))
+                }
+                None => self.refill(slot, cache, class),
+            }
+        };
+        drop(doomed);
+        match found {
+            Some((obj, bytes, hit)) => {
+                self.count_hit(Some(slot), class, hit, bytes);
+                (obj, Ticket::new(class, bytes))
+            }
+            None => self.allocate(Some(slot), class),
+        }
+    }
+
+    /// Takes a run of `class` from the home shard, else from a sibling whose
+    /// lock is free; returns one object and caches the rest.
+    fn refill(&self, slot: &Slot<T>, cache: &mut LocalCache<T>, class: usize) -> Option<(T, usize, Hit)> {
+        let limit = self.tls_cache_size.load(Ordering::Relaxed);
+        let batch = self.batch_size.load(Ordering::Relaxed).clamp(1, limit.max(1));
+        for step in 0..self.shards.len() {
+            let shard = &self.shards[(cache.home + step) & self.shard_mask];
+            if !shard.has(class) {
+                continue;
+            }
+            let locked = if step == 0 { Some(shard.lock()) } else { shard.try_lock() };
+            let Some(mut locked) = locked else { continue };
+            let Some((first, first_bytes)) = locked.pop(class, T::capacity_bytes) else {
+                continue;
+            };
+            let room = limit.saturating_sub(cache.stacks[class].len());
+            let mut moved = 0;
+            for _ in 1..batch.min(room + 1) {
+                match locked.pop(class, T::capacity_bytes) {
+                    Some((obj, bytes)) => {
+                        cache.push(class, obj, bytes);
+                        moved += bytes;
+                    }
+                    None => break,
+                }
+            }
+            drop(locked);
+            // The run's reservation becomes this cache's credit; the object
+            // handed out leaves the budget.
+            cache.credit += moved;
+            slot.publish(cache);
+            self.budget.release(first_bytes);
+            let hit = if step == 0 { Hit::Shared } else { Hit::Steal };
+            return Some((first, first_bytes, hit));
+        }
+        None
+    }
+
+    /// Builds a fresh object for `class`.
+    pub(crate) fn allocate(&self, slot: Option<&Slot<T>>, class: usize) -> (T, Ticket) {
+        let obj = T::with_capacity_hint(self.classes.size(class));
+        let bytes = obj.capacity_bytes();
+        debug_assert!(
+            bytes >= self.classes.size(class),
+            "Poolable::with_capacity_hint({}) returned {bytes} bytes",
+            self.classes.size(class)
+        );
+        self.count_hit(slot, class, Hit::Alloc, bytes);
+        (obj, Ticket::new(class, bytes))
+    }
+
+    #[cold]
+    fn acquire_oversize(&self, n: usize) -> (T, Ticket) {
+        self.allocate_oversize(self.local(), n)
+    }
+
+    /// Builds an object for a request larger than every class.
+    pub(crate) fn allocate_oversize(&self, slot: Option<&Slot<T>>, n: usize) -> (T, Ticket) {
+        let obj = T::with_capacity_hint(n);
+        let bytes = obj.capacity_bytes();
+        self.count_hit(slot, self.classes.len(), Hit::Alloc, bytes);
+        (obj, Ticket::oversize(bytes))
+    }
+
+    /// The path for a thread whose local table is gone: shards only.
+    #[cold]
+    fn acquire_unlocal(&self, class: usize) -> (T, Ticket) {
+        let popped = self.shards[0].lock().pop(class, T::capacity_bytes);
+        if let Some((obj, bytes)) = popped {
+            self.budget.release(bytes);
+            self.count_hit(None, class, Hit::Shared, bytes);
+            return (obj, Ticket::new(class, bytes));
+        }
+        self.allocate(None, class)
+    }
+
+    /// Gives back credit beyond one chunk of slack.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn release_slack(&self, cache: &mut LocalCache<T>) {
+        let keep = cache.cached + self.chunk();
+        if cache.credit > keep {
+            self.budget.release(cache.credit - keep);
+            cache.credit = keep;
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The return path: reset, route by real capacity, keep within the budget.
+//!
+//! ```text
+//! release(obj, ticket) ─ oversize ticket? ─► free (counted)
+//!   └─ clean: wipe? + reset (a panic: drop, count, continue unwinding)
+//!      └─ class: the ticket's if the capacity is unchanged, else route it
+//!         (below the smallest class / far above the largest: free, counted)
+//!         └─ this thread's cache: room and credit? push (no lock, no RMW)
+//!            └─ slow: catch_up; full? spill the oldest batch to the home
+//!               shard; short of credit? reserve from the budget; no budget:
+//!               free (a discard)
+//! ```
+
+use crate::pool::{Inner, Origin, Ticket};
+use crate::size_class::Route;
+use crate::stats::Ev;
+use crate::sync::Ordering;
+use crate::thread_cache::{LocalCache, Slot};
+use crate::Poolable;
+use std::panic::{self, AssertUnwindSafe};
+
+impl<T: Poolable> Inner<T> {
+    /// Takes back an object a guard held.
+    #[inline]
+    pub(crate) fn release(&self, obj: T, ticket: Ticket) {
+        if ticket.class == Ticket::OVERSIZE {
+            return self.free_oversize(obj, ticket);
+        }
+        self.recycle(obj, Origin::Returned(ticket));
+    }
+
+    #[cold]
+    fn free_oversize(&self, obj: T, ticket: Ticket) {
+        let slot = self.local();
+        self.count_origin(slot, Origin::Returned(ticket));
+        self.count_freed(slot, Ev::Oversize, 1);
+        drop(obj);
+    }
+
+    /// Accounts a guard turned into a plain object.
+    pub(crate) fn detach(&self, ticket: Ticket) {
+        let slot = self.local();
+        self.count(slot, Ev::Detached, 1);
+        self.count(slot, Ev::BytesIn, ticket.bytes);
+    }
+
+    /// Wipes and resets `obj`. If that panics, the return is counted as a
+    /// reset panic and the panic continues, so the caller's `obj` is dropped
+    /// while unwinding; if the thread was already unwinding (a second panic
+    /// would abort) the panic is swallowed and `Err` returned instead.
+    #[inline]
+    pub(crate) fn clean(&self, obj: &mut T, origin: Origin) -> Result<(), ()> {
+        let wipe = self.fixed.wipe_on_return;
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            if wipe {
+                obj.wipe();
+            }
+            obj.reset();
+        }));
+        let Err(payload) = result else { return Ok(()) };
+        let slot = self.local();
+        self.count_origin(slot, origin);
+        self.count_freed(slot, Ev::ResetPanics, 1);
+        if std::thread::panicking() {
+            Err(())
+        } else {
+            panic::resume_unwind(payload)
+        }
+    }
+
+    /// The class a clean object goes to, or `None` after freeing-accounting
+    /// one no class keeps.
+    #[inline(always)]
+    pub(crate) fn route(&self, slot: Option<&Slot<T>>, obj: &T, origin: Origin) -> Option<(usize, usize)> {
+        let bytes = obj.capacity_bytes();
+        if let Origin::Returned(ticket) = origin {
+            if ticket.bytes == bytes {
+                return Some((ticket.class as usize, bytes));
+            }
+        }
+        match self.classes.for_capacity(bytes) {
+            Route::Class(class) => Some((class, bytes)),
+            Route::Undersize => {
+                self.count_origin(slot, origin);
+                self.count_freed(slot, Ev::Undersize, 1);
+                None
+            }
+            Route::Oversize => {
+                self.count_origin(slot, origin);
+                self.count_freed(slot, Ev::Oversize, 1);
+                None
+            }
+        }
+    }
+
+    /// Takes back an object: reset, then keep it idle if the budget allows.
+    #[inline]
+    pub(crate) fn recycle(&self, mut obj: T, origin: Origin) {
+        if self.clean(&mut obj, origin).is_err() {
+            return drop(obj);
+        }
+        let slot = self.local();
+        let Some((class, bytes)) = self.route(slot, &obj, origin) else {
+            return drop(obj);
+        };
+        let Some(slot) = slot else {
+            return self.recycle_unlocal(obj, class, bytes, origin);
+        };
+        {
+            // SAFETY: owner thread; no user code runs while `cache` lives.
+            let cache = unsafe { slot.cache_mut() };
+            if self.current(cache)
+                && cache.stacks[class].len() < self.tls_cache_size.load(Ordering::Relaxed)
+                && cache.cached + bytes <= cache.credit
+            {
+                cache.push(class, obj, bytes);
+                slot.publish(cache);
+                self.count_origin(Some(slot), origin);
+                return;
+            }
+        }
+        self.recycle_slow(slot, obj, class, bytes, origin);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn recycle_slow(&self, slot: &Slot<T>, obj: T, class: usize, bytes: usize, origin: Origin) {
+        let mut doomed = Vec::new();
+        self.catch_up(slot, &mut doomed);
+        let kept = {
+            // SAFETY: owner thread; no user code runs while `cache` lives.
+            let cache = unsafe { slot.cache_mut() };
+            self.cache_or_reject(slot, cache, class, obj, bytes).map_err(|obj| doomed.push(obj))
+        };
+        self.count_origin(Some(slot), origin);
+        if kept.is_err() {
+            self.count_freed(Some(slot), Ev::Discards, 1);
+        }
+        drop(doomed);
+    }
+
+    /// Puts `obj` in the thread cache, spilling a batch to the home shard if
+    /// its stack is full and reserving credit if needed; gives it back when
+    /// the budget has no room.
+    pub(crate) fn cache_or_reject(
+        &self,
+        slot: &Slot<T>,
+        cache: &mut LocalCache<T>,
+        class: usize,
+        obj: T,
+        bytes: usize,
+    ) -> Result<(), T> {
+        let limit = self.tls_cache_size.load(Ordering::Relaxed).max(1);
+        if cache.stacks[class].len() >= limit {
+            let batch = self.batch_size.load(Ordering::Relaxed).clamp(1, limit);
+            self.spill(slot, cache, class, batch);
+        }
+        let need = (cache.cached + bytes).saturating_sub(cache.credit);
+        if need > 0 && !self.reserve_credit(cache, need) {
+            return Err(obj);
+        }
+        let stack = &mut cache.stacks[class];
+        if stack.capacity() < limit {
+            // Once per class and thread: later pushes never allocate.
+            stack.reserve_exact(limit - stack.len());
+        }
+        cache.push(class, obj, bytes);
+        slot.publish(cache);
+        Ok(())
+    }
+
+    /// The return path for a thread whose local table is gone.
+    #[cold]
+    fn recycle_unlocal(&self, obj: T, class: usize, bytes: usize, origin: Origin) {
+        self.count_origin(None, origin);
+        if self.budget.try_reserve(bytes) {
+            self.shards[0].lock().push(class, obj, bytes);
+        } else {
+            self.count_freed(None, Ev::Discards, 1);
+            drop(obj);
+        }
+    }
+
+    /// Moves the `batch` oldest objects of `class` to the home shard; their
+    /// bytes move from this cache's credit to the shard's share.
+    fn spill(&self, slot: &Slot<T>, cache: &mut LocalCache<T>, class: usize, batch: usize) {
+        let (run, bytes) = cache.take_oldest(class, batch);
+        cache.credit -= bytes;
+        slot.publish(cache);
+        let mut locked = self.shards[cache.home].lock();
+        for obj in run {
+            let b = obj.capacity_bytes();
+            locked.push(class, obj, b);
+        }
+    }
+
+    /// Reserves at least `need` more bytes of credit (a chunk more if the
+    /// budget has room).
+    fn reserve_credit(&self, cache: &mut LocalCache<T>, need: usize) -> bool {
+        let extra = need.saturating_add(self.chunk());
+        if self.budget.try_reserve(extra) {
+            cache.credit += extra;
+            true
+        } else if self.budget.try_reserve(need) {
+            cache.credit += need;
+            true
+        } else {
+            false
+        }
+    }
+}
