@@ -19,7 +19,7 @@ use crate::Poolable;
 
 impl<T: Poolable> Inner<T> {
     /// Hands out an object of at least `n` bytes.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn acquire(&self, n: usize) -> (T, Ticket) {
         let Some(class) = self.classes.for_request(n) else {
             return self.acquire_oversize(n);
@@ -33,9 +33,6 @@ impl<T: Poolable> Inner<T> {
             if self.current(cache) {
                 if let Some((obj, bytes)) = cache.pop(class) {
                     slot.publish(cache);
-                    if cache.credit - cache.cached > 2 * self.chunk() {
-                        self.release_slack(cache);
-                    }
                     self.count_hit(Some(slot), class, Hit::Tls, bytes);
                     return (obj, Ticket::new(class, bytes));
                 }
@@ -52,6 +49,11 @@ impl<T: Poolable> Inner<T> {
         let found = {
             // SAFETY: owner thread; no user code runs while `cache` lives.
             let cache = unsafe { slot.cache_mut() };
+            // Credit freed by hot-path gets is given back here, off the hot
+            // path: until then it is bounded by what the stacks held.
+            if cache.credit - cache.cached > 2 * self.chunk() {
+                self.release_slack(cache);
+            }
             match cache.pop(class) {
                 Some((obj, bytes)) => {
                     slot.publish(cache);
@@ -72,15 +74,27 @@ impl<T: Poolable> Inner<T> {
 
     /// Takes a run of `class` from the home shard, else from a sibling whose
     /// lock is free; returns one object and caches the rest.
-    fn refill(&self, slot: &Slot<T>, cache: &mut LocalCache<T>, class: usize) -> Option<(T, usize, Hit)> {
-        let limit = self.tls_cache_size.load(Ordering::Relaxed);
-        let batch = self.batch_size.load(Ordering::Relaxed).clamp(1, limit.max(1));
+    fn refill(
+        &self,
+        slot: &Slot<T>,
+        cache: &mut LocalCache<T>,
+        class: usize,
+    ) -> Option<(T, usize, Hit)> {
+        let limit = cache.limit;
+        let batch = self
+            .batch_size
+            .load(Ordering::Relaxed)
+            .clamp(1, limit.max(1));
         for step in 0..self.shards.len() {
             let shard = &self.shards[(cache.home + step) & self.shard_mask];
             if !shard.has(class) {
                 continue;
             }
-            let locked = if step == 0 { Some(shard.lock()) } else { shard.try_lock() };
+            let locked = if step == 0 {
+                Some(shard.lock())
+            } else {
+                shard.try_lock()
+            };
             let Some(mut locked) = locked else { continue };
             let Some((first, first_bytes)) = locked.pop(class, T::capacity_bytes) else {
                 continue;
@@ -147,8 +161,6 @@ impl<T: Poolable> Inner<T> {
     }
 
     /// Gives back credit beyond one chunk of slack.
-    #[cold]
-    #[inline(never)]
     pub(crate) fn release_slack(&self, cache: &mut LocalCache<T>) {
         let keep = cache.cached + self.chunk();
         if cache.credit > keep {

@@ -12,8 +12,8 @@
 //! drop guard.
 
 use crate::pool::{Inner, Origin, Ticket};
+use crate::recycle::resume;
 use crate::stats::{Ev, Hit};
-use crate::sync::Ordering;
 use crate::thread_cache::Slot;
 use crate::Poolable;
 
@@ -33,7 +33,9 @@ impl<T: Poolable> Inner<T> {
             // SAFETY: owner thread; no user code runs while `cache` lives.
             let mut cache = slot.map(|s| unsafe { s.cache_mut() });
             for (i, &n) in sizes.iter().enumerate() {
-                let Some(class) = self.classes.for_request(n) else { continue };
+                let Some(class) = self.classes.for_request(n) else {
+                    continue;
+                };
                 match cache.as_mut().and_then(|c| c.pop(class)) {
                     Some((obj, bytes)) => {
                         out[i] = Some((obj, Ticket::new(class, bytes)));
@@ -124,10 +126,10 @@ impl<T: Poolable> Inner<T> {
             self.catch_up(slot, &mut doomed);
             drop(doomed);
         }
-        let limit = self.tls_cache_size.load(Ordering::Relaxed);
         for mut obj in objs {
-            if self.clean(&mut obj, Origin::Adopted).is_err() {
+            if let Err(panic) = self.clean(&mut obj, Origin::Adopted) {
                 drop(obj);
+                resume(panic);
                 continue;
             }
             let Some((class, bytes)) = self.route(slot, &obj, Origin::Adopted) else {
@@ -138,7 +140,7 @@ impl<T: Poolable> Inner<T> {
             if let Some(slot) = slot {
                 // SAFETY: owner thread; no user code runs while `cache` lives.
                 let cache = unsafe { slot.cache_mut() };
-                if cache.stacks[class].len() < limit && cache.cached + bytes <= cache.credit {
+                if cache.stacks[class].len() < cache.limit && cache.cached + bytes <= cache.credit {
                     cache.push(class, obj, bytes);
                     slot.publish(cache);
                     continue;

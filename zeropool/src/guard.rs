@@ -130,22 +130,19 @@ impl<T: Poolable> Drop for PoolGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
         // SAFETY: drop runs once and `obj` is not used after this.
-        let obj = unsafe { ManuallyDrop::take(&mut self.obj) };
-        self.pool.release(obj, self.ticket);
+        unsafe { self.pool.release(&mut self.obj, self.ticket) };
     }
 }
 
 impl<T: Poolable> Drop for OwnedPoolGuard<T> {
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: drop runs once and neither field is used after this.
-        let (obj, pool) = unsafe {
-            (
-                ManuallyDrop::take(&mut self.obj),
-                ManuallyDrop::take(&mut self.pool),
-            )
-        };
-        pool.inner.release(obj, self.ticket);
+        // SAFETY: drop runs once and neither field is used after this. The
+        // handle is a local, so it is dropped even if `reset` panics.
+        unsafe {
+            let pool = ManuallyDrop::take(&mut self.pool);
+            pool.inner.release(&mut self.obj, self.ticket);
+        }
     }
 }
 

@@ -39,6 +39,8 @@ struct LocalTable {
 
 impl Drop for LocalTable {
     fn drop(&mut self) {
+        // The slots may be freed below: forget the fast-path pointer first.
+        LAST.set((0, std::ptr::null()));
         let entries = std::mem::take(self.entries.get_mut());
         for entry in entries.into_iter().flatten() {
             entry.owner.thread_exit();
@@ -50,6 +52,11 @@ thread_local! {
     static LOCAL: LocalTable = const {
         LocalTable { entries: UnsafeCell::new(Vec::new()), seq: Cell::new(0) }
     };
+    /// The (pool id, slot) of the last lookup: one compare for a thread that
+    /// keeps using one pool. It has no destructor, so it stays readable while
+    /// the thread exits; `LocalTable::drop` clears it before any slot can be
+    /// freed, and ids are never reused, so a stale entry never matches.
+    static LAST: Cell<(u64, *const ())> = const { Cell::new((0, std::ptr::null())) };
 }
 
 /// The result of looking up this thread's slot for a pool.
@@ -65,7 +72,16 @@ pub(crate) enum Lookup {
 /// Finds this thread's slot for pool `id` at `index`.
 #[inline(always)]
 pub(crate) fn lookup(index: usize, id: u64) -> Lookup {
-    LOCAL
+    let (last_id, last_slot) = LAST.get();
+    if last_id == id {
+        return Lookup::Found(last_slot);
+    }
+    lookup_table(index, id)
+}
+
+#[inline(never)]
+fn lookup_table(index: usize, id: u64) -> Lookup {
+    let found = LOCAL
         .try_with(|t| {
             // SAFETY: the table is only touched by its own thread, and no
             // function of this module calls user code while the reference
@@ -76,7 +92,11 @@ pub(crate) fn lookup(index: usize, id: u64) -> Lookup {
                 _ => Lookup::Missing,
             }
         })
-        .unwrap_or(Lookup::Unavailable)
+        .unwrap_or(Lookup::Unavailable);
+    if let Lookup::Found(slot) = found {
+        LAST.set((id, slot));
+    }
+    found
 }
 
 /// Stores `owner` as this thread's slot for pool `id` at `index`. Returns

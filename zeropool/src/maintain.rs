@@ -37,6 +37,7 @@ impl<T: Poolable> Inner<T> {
             doomed.append(&mut cache.take_all().0);
         }
         let limit = self.tls_cache_size.load(Ordering::Relaxed);
+        cache.limit = limit;
         for class in 0..cache.stacks.len() {
             let over = cache.stacks[class].len().saturating_sub(limit);
             if over > 0 {
@@ -54,7 +55,9 @@ impl<T: Poolable> Inner<T> {
         let mut excess = self.budget.excess();
         for class in (0..cache.stacks.len()).rev() {
             while excess > 0 {
-                let Some((obj, b)) = cache.pop(class) else { break };
+                let Some((obj, b)) = cache.pop(class) else {
+                    break;
+                };
                 cache.credit -= b;
                 self.budget.release(b);
                 excess = excess.saturating_sub(b);

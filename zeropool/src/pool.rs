@@ -39,12 +39,18 @@ impl Ticket {
 
     #[inline(always)]
     pub(crate) fn new(class: usize, bytes: usize) -> Self {
-        Self { bytes, class: class as u32 }
+        Self {
+            bytes,
+            class: class as u32,
+        }
     }
 
     #[inline(always)]
     pub(crate) fn oversize(bytes: usize) -> Self {
-        Self { bytes, class: Self::OVERSIZE }
+        Self {
+            bytes,
+            class: Self::OVERSIZE,
+        }
     }
 }
 
@@ -159,12 +165,13 @@ impl<T: Poolable> Inner<T> {
     #[inline(never)]
     fn register(&self) -> Option<&Slot<T>> {
         let home = local::thread_seq() & self.shard_mask;
+        let epoch = self.epoch.load(Ordering::Acquire);
         let slot = Arc::new(Slot::new(
             self.this.clone(),
             self.classes.len(),
             home,
-            self.epoch.load(Ordering::Acquire),
-            self.trim_gen.load(Ordering::Acquire),
+            self.tls_cache_size.load(Ordering::Acquire),
+            (epoch, self.trim_gen.load(Ordering::Acquire)),
         ));
         let ptr = Arc::as_ptr(&slot);
         self.slots.lock().push(slot.clone());
@@ -186,7 +193,7 @@ impl<T: Poolable> Inner<T> {
     }
 
     /// Counts `n` of `ev` in this thread's counters, or the pool's.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn count(&self, slot: Option<&Slot<T>>, ev: Ev, n: usize) {
         if self.stats_on() {
             match slot {
@@ -197,7 +204,7 @@ impl<T: Poolable> Inner<T> {
     }
 
     /// Counts a get served by `hit` (a steal also counts as a shared hit).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn count_hit(&self, slot: Option<&Slot<T>>, class: usize, hit: Hit, bytes: usize) {
         if self.stats_on() {
             let add = |counters: &Counters, hit: Hit, bytes: u64| match slot {
@@ -219,7 +226,7 @@ impl<T: Poolable> Inner<T> {
     }
 
     /// Counts an object coming back (guard drop or adoption).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn count_origin(&self, slot: Option<&Slot<T>>, origin: Origin) {
         match origin {
             Origin::Returned(ticket) => {

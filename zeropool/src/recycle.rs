@@ -17,16 +17,28 @@ use crate::stats::Ev;
 use crate::sync::Ordering;
 use crate::thread_cache::{LocalCache, Slot};
 use crate::Poolable;
+use std::any::Any;
+use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 
+/// A panic caught from `reset`, to be resumed once the object is dropped
+/// (`None` when the thread was already unwinding and it must be swallowed).
+pub(crate) type ResetPanic = Option<Box<dyn Any + Send>>;
+
 impl<T: Poolable> Inner<T> {
-    /// Takes back an object a guard held.
-    #[inline]
-    pub(crate) fn release(&self, obj: T, ticket: Ticket) {
+    /// Takes back the object a guard held, in place.
+    ///
+    /// # Safety
+    /// `obj` must hold a live object; it is moved out or dropped here, so the
+    /// caller must neither use nor drop it afterwards.
+    #[inline(always)]
+    pub(crate) unsafe fn release(&self, obj: &mut ManuallyDrop<T>, ticket: Ticket) {
         if ticket.class == Ticket::OVERSIZE {
-            return self.free_oversize(obj, ticket);
+            // SAFETY: the caller hands over `obj`; it is taken exactly once.
+            return self.free_oversize(unsafe { ManuallyDrop::take(obj) }, ticket);
         }
-        self.recycle(obj, Origin::Returned(ticket));
+        // SAFETY: forwarded from the caller.
+        unsafe { self.recycle_in_place(obj, Origin::Returned(ticket)) }
     }
 
     #[cold]
@@ -45,11 +57,11 @@ impl<T: Poolable> Inner<T> {
     }
 
     /// Wipes and resets `obj`. If that panics, the return is counted as a
-    /// reset panic and the panic continues, so the caller's `obj` is dropped
-    /// while unwinding; if the thread was already unwinding (a second panic
-    /// would abort) the panic is swallowed and `Err` returned instead.
-    #[inline]
-    pub(crate) fn clean(&self, obj: &mut T, origin: Origin) -> Result<(), ()> {
+    /// reset panic and the panic comes back as `Err`: the caller drops the
+    /// object, then resumes the panic if there is one (there is none when
+    /// the thread was already unwinding, where a second panic would abort).
+    #[inline(always)]
+    pub(crate) fn clean(&self, obj: &mut T, origin: Origin) -> Result<(), ResetPanic> {
         let wipe = self.fixed.wipe_on_return;
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
             if wipe {
@@ -61,17 +73,18 @@ impl<T: Poolable> Inner<T> {
         let slot = self.local();
         self.count_origin(slot, origin);
         self.count_freed(slot, Ev::ResetPanics, 1);
-        if std::thread::panicking() {
-            Err(())
-        } else {
-            panic::resume_unwind(payload)
-        }
+        Err((!std::thread::panicking()).then_some(payload))
     }
 
     /// The class a clean object goes to, or `None` after freeing-accounting
     /// one no class keeps.
     #[inline(always)]
-    pub(crate) fn route(&self, slot: Option<&Slot<T>>, obj: &T, origin: Origin) -> Option<(usize, usize)> {
+    pub(crate) fn route(
+        &self,
+        slot: Option<&Slot<T>>,
+        obj: &T,
+        origin: Origin,
+    ) -> Option<(usize, usize)> {
         let bytes = obj.capacity_bytes();
         if let Origin::Returned(ticket) = origin {
             if ticket.bytes == bytes {
@@ -93,16 +106,33 @@ impl<T: Poolable> Inner<T> {
         }
     }
 
-    /// Takes back an object: reset, then keep it idle if the budget allows.
+    /// Takes back an object given by value (`put`).
     #[inline]
-    pub(crate) fn recycle(&self, mut obj: T, origin: Origin) {
-        if self.clean(&mut obj, origin).is_err() {
-            return drop(obj);
+    pub(crate) fn recycle(&self, obj: T, origin: Origin) {
+        let mut obj = ManuallyDrop::new(obj);
+        // SAFETY: `obj` is a live object we own and never touch again.
+        unsafe { self.recycle_in_place(&mut obj, origin) }
+    }
+
+    /// Takes back an object: reset, then keep it idle if the budget allows.
+    /// Works in place so the object is moved once, into the cache.
+    ///
+    /// # Safety
+    /// As for [`release`](Self::release): `obj` is consumed.
+    #[inline(always)]
+    unsafe fn recycle_in_place(&self, obj: &mut ManuallyDrop<T>, origin: Origin) {
+        if let Err(panic) = self.clean(obj, origin) {
+            // SAFETY: consumed here, once (the caller's contract).
+            unsafe { ManuallyDrop::drop(obj) };
+            return resume(panic);
         }
         let slot = self.local();
-        let Some((class, bytes)) = self.route(slot, &obj, origin) else {
-            return drop(obj);
+        let Some((class, bytes)) = self.route(slot, obj, origin) else {
+            // SAFETY: consumed here, once.
+            return unsafe { ManuallyDrop::drop(obj) };
         };
+        // SAFETY: consumed here, once; every path below owns it.
+        let obj = unsafe { ManuallyDrop::take(obj) };
         let Some(slot) = slot else {
             return self.recycle_unlocal(obj, class, bytes, origin);
         };
@@ -110,7 +140,7 @@ impl<T: Poolable> Inner<T> {
             // SAFETY: owner thread; no user code runs while `cache` lives.
             let cache = unsafe { slot.cache_mut() };
             if self.current(cache)
-                && cache.stacks[class].len() < self.tls_cache_size.load(Ordering::Relaxed)
+                && cache.stacks[class].len() < cache.limit
                 && cache.cached + bytes <= cache.credit
             {
                 cache.push(class, obj, bytes);
@@ -130,7 +160,8 @@ impl<T: Poolable> Inner<T> {
         let kept = {
             // SAFETY: owner thread; no user code runs while `cache` lives.
             let cache = unsafe { slot.cache_mut() };
-            self.cache_or_reject(slot, cache, class, obj, bytes).map_err(|obj| doomed.push(obj))
+            self.cache_or_reject(slot, cache, class, obj, bytes)
+                .map_err(|obj| doomed.push(obj))
         };
         self.count_origin(Some(slot), origin);
         if kept.is_err() {
@@ -150,7 +181,7 @@ impl<T: Poolable> Inner<T> {
         obj: T,
         bytes: usize,
     ) -> Result<(), T> {
-        let limit = self.tls_cache_size.load(Ordering::Relaxed).max(1);
+        let limit = cache.limit.max(1);
         if cache.stacks[class].len() >= limit {
             let batch = self.batch_size.load(Ordering::Relaxed).clamp(1, limit);
             self.spill(slot, cache, class, batch);
@@ -207,5 +238,13 @@ impl<T: Poolable> Inner<T> {
         } else {
             false
         }
+    }
+}
+
+/// Continues a panic caught from `reset`, if it is to be continued.
+#[cold]
+pub(crate) fn resume(panic: ResetPanic) {
+    if let Some(payload) = panic {
+        panic::resume_unwind(payload);
     }
 }

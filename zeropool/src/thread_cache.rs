@@ -38,6 +38,9 @@ pub(crate) struct LocalCache<T> {
     pub(crate) trim_gen: u64,
     /// Index of this thread's home shard.
     pub(crate) home: usize,
+    /// Objects per class this cache may hold (the pool's `tls_cache_size`
+    /// as of `epoch`).
+    pub(crate) limit: usize,
 }
 
 /// A thread's cache and counters for one pool.
@@ -70,8 +73,8 @@ impl<T: Poolable> Slot<T> {
         pool: Weak<Inner<T>>,
         classes: usize,
         home: usize,
-        epoch: u64,
-        trim_gen: u64,
+        limit: usize,
+        (epoch, trim_gen): (u64, u64),
     ) -> Self {
         Self {
             inner: CachePadded::new(SlotInner {
@@ -83,6 +86,7 @@ impl<T: Poolable> Slot<T> {
                     epoch,
                     trim_gen,
                     home,
+                    limit,
                 }),
                 counters: Counters::new(classes),
                 cached_bytes: AtomicUsize::new(0),
@@ -114,8 +118,12 @@ impl<T: Poolable> Slot<T> {
     /// Publishes the cache's totals for `stats()` (two relaxed stores).
     #[inline(always)]
     pub(crate) fn publish(&self, cache: &LocalCache<T>) {
-        self.inner.cached_bytes.store(cache.cached, Ordering::Relaxed);
-        self.inner.cached_objects.store(cache.objects, Ordering::Relaxed);
+        self.inner
+            .cached_bytes
+            .store(cache.cached, Ordering::Relaxed);
+        self.inner
+            .cached_objects
+            .store(cache.objects, Ordering::Relaxed);
     }
 
     pub(crate) fn cached_bytes(&self) -> usize {
