@@ -100,16 +100,10 @@ impl<T: Poolable> Inner<T> {
                 continue;
             };
             let room = limit.saturating_sub(cache.stacks[class].len());
-            let mut moved = 0;
-            for _ in 1..batch.min(room + 1) {
-                match locked.pop(class, T::capacity_bytes) {
-                    Some((obj, bytes)) => {
-                        cache.push(class, obj, bytes);
-                        moved += bytes;
-                    }
-                    None => break,
-                }
-            }
+            let want = (batch - 1).min(room);
+            let (_, moved) = locked.pop_run(class, want, T::capacity_bytes, |obj, bytes| {
+                cache.push(class, obj, bytes);
+            });
             drop(locked);
             // The run's reservation becomes this cache's credit; the object
             // handed out leaves the budget.
@@ -126,11 +120,6 @@ impl<T: Poolable> Inner<T> {
     pub(crate) fn allocate(&self, slot: Option<&Slot<T>>, class: usize) -> (T, Ticket) {
         let obj = T::with_capacity_hint(self.classes.size(class));
         let bytes = obj.capacity_bytes();
-        debug_assert!(
-            bytes >= self.classes.size(class),
-            "Poolable::with_capacity_hint({}) returned {bytes} bytes",
-            self.classes.size(class)
-        );
         self.count_hit(slot, class, Hit::Alloc, bytes);
         (obj, Ticket::new(class, bytes))
     }

@@ -1,142 +1,149 @@
 //! Batch operations: many objects, each shard lock taken at most once.
 //!
 //! ```text
-//! get_batch(sizes): route all ─ serve from this thread's cache
-//!                   ─ misses sorted by class ─ home shard: one lock, pop them all
-//!                   ─ still missing ─ each sibling: one try_lock ─ allocate the rest
+//! get_batch(sizes): route all, count what each class needs beyond this
+//!                   thread's cache ─ home shard: one lock, move those runs
+//!                   into the cache ─ siblings: one try_lock each ─ then hand
+//!                   out in order from the cache, allocating what is missing
 //! put_batch(objs):  reset each ─ this thread's cache while it has room and credit
 //!                   ─ the overflow: one budget reservation, one home-shard lock
 //! ```
+//! `get_batch` stages the runs it takes from shards in the thread cache's
+//! own stacks (briefly above `tls_cache_size`), so it needs no scratch
+//! storage per object; the stacks end no fuller than they started.
 //! A panic in a `reset` during `put_batch` leaves everything already taken
 //! in a consistent place: the overflow collected so far is flushed by a
 //! drop guard.
 
 use crate::pool::{Inner, Origin, Ticket};
 use crate::recycle::resume;
+use crate::size_class::Route;
 use crate::stats::{Ev, Hit};
-use crate::thread_cache::Slot;
+use crate::thread_cache::{LocalCache, Slot};
 use crate::Poolable;
 
 impl<T: Poolable> Inner<T> {
-    /// Hands out one object per requested size, in order.
-    pub(crate) fn acquire_batch(&self, sizes: &[usize]) -> Vec<(T, Ticket)> {
-        let mut out: Vec<Option<(T, Ticket)>> = Vec::with_capacity(sizes.len());
-        out.resize_with(sizes.len(), || None);
-        let slot = self.local();
+    /// Hands out one object per requested size, in order, each passed
+    /// through `wrap` (which makes the guard).
+    pub(crate) fn acquire_batch<G>(&self, sizes: &[usize], mut wrap: impl FnMut((T, Ticket)) -> G) -> Vec<G> {
+        let Some(slot) = self.local() else {
+            return sizes.iter().map(|&n| wrap(self.acquire(n))).collect();
+        };
         let mut doomed = Vec::new();
-        if let Some(slot) = slot {
-            self.catch_up(slot, &mut doomed);
+        self.catch_up(slot, &mut doomed);
+        drop(doomed);
+        // Batches are mostly one size: route each distinct size once.
+        let mut last: Option<(usize, Option<usize>)> = None;
+        let mut route = |n: usize| match last {
+            Some((m, class)) if m == n => class,
+            _ => last.insert((n, self.classes.for_request(n))).1,
+        };
+        let mut wanted = vec![0usize; self.classes.len()];
+        for &n in sizes {
+            if let Some(class) = route(n) {
+                wanted[class] += 1;
+            }
         }
-        // (index, class) of what the thread cache could not serve.
-        let mut pending: Vec<(usize, usize)> = Vec::new();
         {
             // SAFETY: owner thread; no user code runs while `cache` lives.
-            let mut cache = slot.map(|s| unsafe { s.cache_mut() });
-            for (i, &n) in sizes.iter().enumerate() {
-                let Some(class) = self.classes.for_request(n) else {
-                    continue;
-                };
-                match cache.as_mut().and_then(|c| c.pop(class)) {
-                    Some((obj, bytes)) => {
-                        out[i] = Some((obj, Ticket::new(class, bytes)));
-                        self.count_hit(slot, class, Hit::Tls, bytes);
-                    }
-                    None => pending.push((i, class)),
-                }
+            let cache = unsafe { slot.cache_mut() };
+            let mut missing: Vec<usize> =
+                wanted.iter().zip(cache.stacks.iter()).map(|(&w, stack)| w.saturating_sub(stack.len())).collect();
+            for (class, (&w, &m)) in wanted.iter().zip(&missing).enumerate() {
+                self.count_hits(Some(slot), class, Hit::Tls, w - m);
             }
-            if let (Some(slot), Some(cache)) = (slot, cache) {
-                slot.publish(cache);
+            if missing.iter().any(|&m| m > 0) {
+                self.stage_from_shards(slot, cache, &mut missing);
             }
         }
-        drop(doomed);
-        if !pending.is_empty() {
-            pending.sort_unstable_by_key(|&(_, class)| class);
-            let home = slot.map_or(0, |s| {
-                // SAFETY: owner thread; a copy of one field, no borrow kept.
-                unsafe { s.cache_mut() }.home
-            });
-            self.take_from_shards(slot, home, &mut pending, &mut out);
+        let mut out = Vec::with_capacity(sizes.len());
+        for &n in sizes {
+            let Some(class) = route(n) else {
+                out.push(wrap(self.allocate_oversize(Some(slot), n)));
+                continue;
+            };
+            // SAFETY: owner thread; the borrow ends before `allocate` or
+            // `wrap` run.
+            let popped = unsafe { slot.cache_mut() }.pop(class);
+            let loan = match popped {
+                Some((obj, bytes)) => (obj, Ticket::new(class, bytes)),
+                None => self.allocate(Some(slot), class),
+            };
+            out.push(wrap(loan));
         }
-        for (i, &n) in sizes.iter().enumerate() {
-            if out[i].is_none() {
-                out[i] = Some(match self.classes.for_request(n) {
-                    Some(class) => self.allocate(slot, class),
-                    None => self.allocate_oversize(slot, n),
-                });
-            }
-        }
-        out.into_iter()
-            .map(|o| o.expect("every index was filled"))
-            .collect()
+        // SAFETY: owner thread; no user code runs while `cache` lives.
+        let cache = unsafe { slot.cache_mut() };
+        slot.publish(cache);
+        // Staged runs' credit is now slack: keep one chunk at most.
+        self.release_slack(cache);
+        out
     }
 
-    /// Serves `pending` from the home shard (blocking lock) and then each
-    /// sibling (`try_lock`), one lock per shard.
-    fn take_from_shards(
-        &self,
-        slot: Option<&Slot<T>>,
-        home: usize,
-        pending: &mut Vec<(usize, usize)>,
-        out: &mut [Option<(T, Ticket)>],
-    ) {
+    /// Moves up to `missing[class]` objects of each class from the shards
+    /// into this thread's cache: the home shard under one lock, then each
+    /// sibling whose lock is free. The runs' reservations become credit.
+    fn stage_from_shards(&self, slot: &Slot<T>, cache: &mut LocalCache<T>, missing: &mut [usize]) {
         for step in 0..self.shards.len() {
-            if pending.is_empty() {
-                break;
-            }
-            let shard = &self.shards[(home + step) % self.shards.len()];
-            if !pending.iter().any(|&(_, class)| shard.has(class)) {
+            let shard = &self.shards[(cache.home + step) & self.shard_mask];
+            if !missing.iter().enumerate().any(|(c, &m)| m > 0 && shard.has(c)) {
                 continue;
             }
-            let locked = if step == 0 {
-                Some(shard.lock())
-            } else {
-                shard.try_lock()
-            };
+            let locked = if step == 0 { Some(shard.lock()) } else { shard.try_lock() };
             let Some(mut locked) = locked else { continue };
-            let mut released = 0;
-            let mut served: Vec<(usize, usize, usize)> = Vec::new();
-            pending.retain(|&(i, class)| match locked.pop(class, T::capacity_bytes) {
-                Some((obj, bytes)) => {
-                    released += bytes;
-                    out[i] = Some((obj, Ticket::new(class, bytes)));
-                    served.push((i, class, bytes));
-                    false
-                }
-                None => true,
-            });
-            drop(locked);
-            self.budget.release(released);
             let hit = if step == 0 { Hit::Shared } else { Hit::Steal };
-            for (_, class, bytes) in served {
-                self.count_hit(slot, class, hit, bytes);
+            for (class, m) in missing.iter_mut().enumerate().filter(|(_, m)| **m > 0) {
+                let (n, bytes) = locked.pop_run(class, *m, T::capacity_bytes, |obj, b| cache.push(class, obj, b));
+                cache.credit += bytes;
+                *m -= n;
+                self.count_hits(Some(slot), class, hit, n);
+            }
+            if missing.iter().all(|&m| m == 0) {
+                break;
             }
         }
     }
 
     /// Takes back many objects (adopted, as with `put`).
     pub(crate) fn recycle_batch(&self, objs: impl IntoIterator<Item = T>) {
+        let objs = objs.into_iter();
         let slot = self.local();
         let mut overflow = Overflow {
             pool: self,
             slot,
-            items: Vec::new(),
+            items: Vec::with_capacity(objs.size_hint().0),
+            adopted: 0,
+            bytes_in: 0,
         };
         if let Some(slot) = slot {
             let mut doomed = Vec::new();
             self.catch_up(slot, &mut doomed);
             drop(doomed);
         }
+        // Batches are mostly one size: route each distinct capacity once.
+        let mut last: Option<(usize, Route)> = None;
         for mut obj in objs {
             if let Err(panic) = self.clean(&mut obj, Origin::Adopted) {
                 drop(obj);
                 resume(panic);
                 continue;
             }
-            let Some((class, bytes)) = self.route(slot, &obj, Origin::Adopted) else {
-                drop(obj);
-                continue;
+            let bytes = obj.capacity_bytes();
+            let route = match last {
+                Some((b, route)) if b == bytes => route,
+                _ => last.insert((bytes, self.classes.for_capacity(bytes))).1,
             };
-            self.count_origin(slot, Origin::Adopted);
+            let class = match route {
+                Route::Class(class) => class,
+                Route::Undersize | Route::Oversize => {
+                    let reason = if route == Route::Undersize { Ev::Undersize } else { Ev::Oversize };
+                    self.count_origin(slot, Origin::Adopted);
+                    self.count_freed(slot, reason, 1, 0);
+                    drop(obj);
+                    continue;
+                }
+            };
+            overflow.adopted += 1;
+            overflow.bytes_in += bytes;
             if let Some(slot) = slot {
                 // SAFETY: owner thread; no user code runs while `cache` lives.
                 let cache = unsafe { slot.cache_mut() };
@@ -158,14 +165,19 @@ struct Overflow<'a, T: Poolable> {
     pool: &'a Inner<T>,
     slot: Option<&'a Slot<T>>,
     items: Vec<(T, usize, usize)>,
+    /// Objects (and their bytes) taken into the pool's care so far.
+    adopted: usize,
+    bytes_in: usize,
 }
 
 impl<T: Poolable> Drop for Overflow<'_, T> {
     fn drop(&mut self) {
+        let pool = self.pool;
+        pool.count(self.slot, Ev::Adopted, self.adopted);
+        pool.count(self.slot, Ev::BytesIn, self.bytes_in);
         if self.items.is_empty() {
             return;
         }
-        let pool = self.pool;
         let total: usize = self.items.iter().map(|&(_, _, b)| b).sum();
         let mut keep = std::mem::take(&mut self.items);
         let mut doomed = Vec::new();
@@ -186,13 +198,19 @@ impl<T: Poolable> Drop for Overflow<'_, T> {
             // SAFETY: owner thread; a copy of one field, no borrow kept.
             unsafe { s.cache_mut() }.home
         });
+        if !keep.is_sorted_by_key(|&(_, class, _)| class) {
+            keep.sort_unstable_by_key(|&(_, class, _)| class);
+        }
         {
             let mut locked = pool.shards[home].lock();
-            for (obj, class, bytes) in keep {
-                locked.push(class, obj, bytes);
+            let mut rest = keep.into_iter().peekable();
+            while let Some(&(_, class, _)) = rest.peek() {
+                let run = std::iter::from_fn(|| rest.next_if(|item| item.1 == class).map(|item| item.0));
+                locked.push_run(class, run, T::capacity_bytes);
             }
         }
-        pool.count_freed(self.slot, Ev::Discards, doomed.len());
+        let bytes = doomed.iter().map(T::capacity_bytes).sum();
+        pool.count_freed(self.slot, Ev::Discards, doomed.len(), bytes);
         drop(doomed);
     }
 }

@@ -64,6 +64,8 @@
 //!
 //! ## Features
 //! - `bytes`: [`Poolable`] for `bytes::BytesMut`.
+//! - `derive` (default): `#[derive(Poolable)]` for structs, field by field
+//!   through [`PoolField`].
 
 #![warn(missing_docs)]
 
@@ -72,6 +74,7 @@ mod batch;
 mod budget;
 mod builder;
 mod error;
+mod field;
 mod guard;
 mod local;
 mod maintain;
@@ -89,9 +92,14 @@ pub use builder::{
     MAX_CLASS_SIZE, MAX_SHARDS, MAX_SIZE_CLASSES, MAX_TLS_CACHE_SIZE,
 };
 pub use error::{Error, Problem, Source};
+#[doc(hidden)]
+pub use field::__private;
+pub use field::PoolField;
 pub use guard::{OwnedPoolGuard, PoolGuard};
 pub use poolable::Poolable;
 pub use stats::{ClassStats, PoolStats};
+#[cfg(feature = "derive")]
+pub use zeropool_derive::Poolable;
 
 use pool::Inner;
 use stats::{Ev, Hit, Totals};
@@ -217,11 +225,7 @@ impl<T: Poolable> Pool<T> {
     /// assert_eq!(many.len(), 32);
     /// ```
     pub fn get_batch(&self, sizes: &[usize]) -> Vec<PoolGuard<'_, T>> {
-        self.inner
-            .acquire_batch(sizes)
-            .into_iter()
-            .map(|loan| PoolGuard::new(&self.inner, loan))
-            .collect()
+        self.inner.acquire_batch(sizes, |loan| PoolGuard::new(&self.inner, loan))
     }
 
     /// Gives many objects to the pool (as [`put`](Self::put) does), taking
@@ -370,9 +374,7 @@ impl<T: Poolable> Pool<T> {
             objects_retained,
             bytes_retained,
             objects_outstanding: gets.wrapping_sub(returns).wrapping_sub(detached),
-            bytes_outstanding: totals
-                .event(Ev::BytesOut)
-                .wrapping_sub(totals.event(Ev::BytesIn)),
+            bytes_outstanding: outstanding_bytes(&totals, bytes_retained),
             bytes_reserved: reserved_after,
             max_total_memory: inner.budget.limit(),
             classes,
@@ -396,4 +398,11 @@ impl Pool<Vec<u8>> {
         buf.resize(n, 0);
         buf
     }
+}
+
+/// Bytes in the pool's care (in minus out) less the idle ones; 0 when a
+/// concurrent move made the reads disagree or stats were off.
+fn outstanding_bytes(totals: &Totals, retained: usize) -> usize {
+    let live = totals.event(Ev::BytesIn) as i128 - totals.event(Ev::BytesOut) as i128;
+    (live - retained as i128).clamp(0, usize::MAX as i128) as usize
 }

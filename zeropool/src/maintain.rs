@@ -37,6 +37,12 @@ impl<T: Poolable> Inner<T> {
             doomed.append(&mut cache.take_all().0);
         }
         let limit = self.tls_cache_size.load(Ordering::Relaxed);
+        if cache.limit < limit {
+            // Stacks in use grow now, so hot-path pushes never allocate.
+            for stack in cache.stacks.iter_mut().filter(|s| s.capacity() != 0) {
+                stack.reserve_exact(limit - stack.len());
+            }
+        }
         cache.limit = limit;
         for class in 0..cache.stacks.len() {
             let over = cache.stacks[class].len().saturating_sub(limit);
@@ -65,7 +71,8 @@ impl<T: Poolable> Inner<T> {
             }
         }
         slot.publish(cache);
-        self.count_freed(Some(slot), Ev::Trimmed, doomed.len() - before);
+        let bytes = doomed[before..].iter().map(T::capacity_bytes).sum();
+        self.count_freed(Some(slot), Ev::Trimmed, doomed.len() - before, bytes);
     }
 
     /// Drops every idle object: shards and this thread's cache now, other
@@ -77,7 +84,7 @@ impl<T: Poolable> Inner<T> {
         for shard in self.shards.iter() {
             let (objs, bytes) = shard.lock().take_all();
             self.budget.release(bytes);
-            self.count_freed(slot, Ev::Trimmed, objs.len());
+            self.count_freed(slot, Ev::Trimmed, objs.len(), bytes);
             drop(objs);
         }
         if let Some(slot) = slot {
@@ -104,9 +111,26 @@ impl<T: Poolable> Inner<T> {
             }
             let (objs, freed) = shard.lock().take_bytes(excess, T::capacity_bytes);
             self.budget.release(freed);
-            self.count_freed(slot, Ev::Trimmed, objs.len());
+            self.count_freed(slot, Ev::Trimmed, objs.len(), freed);
             drop(objs);
         }
+    }
+
+    /// Changes the thread-cache size; each cache adopts it at its next
+    /// operation (moving objects above a lowered size to its home shard).
+    pub(crate) fn set_tls_cache_size(&self, n: usize) {
+        self.tls_cache_size.store(n, Ordering::Relaxed);
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Changes how many objects move between a cache and a shard at once.
+    pub(crate) fn set_batch_size(&self, n: usize) {
+        self.batch_size.store(n, Ordering::Relaxed);
+    }
+
+    /// Turns the counters on or off (gauges are always kept).
+    pub(crate) fn set_stats(&self, on: bool) {
+        self.stats_on.store(on, Ordering::Relaxed);
     }
 
     /// Hands a retiring thread's objects to its home shard and folds its

@@ -203,24 +203,46 @@ impl<T: Poolable> Inner<T> {
         }
     }
 
+    /// Counts `n` of `ev` in this thread's counters, or the pool's,
+    /// whether or not stats are on (for the rare paths that count bytes).
+    #[inline(always)]
+    fn count_many(&self, slot: Option<&Slot<T>>, events: &[(Ev, usize)]) {
+        for &(ev, n) in events {
+            self.count(slot, ev, n);
+        }
+    }
+
     /// Counts a get served by `hit` (a steal also counts as a shared hit).
+    /// A fresh allocation also brings its bytes into the pool's care.
     #[inline(always)]
     pub(crate) fn count_hit(&self, slot: Option<&Slot<T>>, class: usize, hit: Hit, bytes: usize) {
-        if self.stats_on() {
-            let add = |counters: &Counters, hit: Hit, bytes: u64| match slot {
-                Some(_) => {
-                    counters.hit(class, hit).add_local(1);
-                    counters.event(Ev::BytesOut).add_local(bytes);
-                }
-                None => {
-                    counters.hit(class, hit).add_shared(1);
-                    counters.event(Ev::BytesOut).add_shared(bytes);
-                }
-            };
-            let counters = slot.map_or(&self.retired, |s| s.counters());
-            add(counters, hit, bytes as u64);
-            if matches!(hit, Hit::Steal) {
-                add(counters, Hit::Shared, 0);
+        if !self.stats_on() {
+            return;
+        }
+        let counters = slot.map_or(&self.retired, |s| s.counters());
+        let add = |counter: &crate::sync::Counter, n: usize| match slot {
+            Some(_) => counter.add_local(n as u64),
+            None => counter.add_shared(n as u64),
+        };
+        add(counters.hit(class, hit), 1);
+        match hit {
+            Hit::Steal => add(counters.hit(class, Hit::Shared), 1),
+            Hit::Alloc => add(counters.event(Ev::BytesIn), bytes),
+            Hit::Tls | Hit::Shared => {}
+        }
+    }
+
+    /// Counts `n` gets of `class` served by `hit` at once (batches).
+    pub(crate) fn count_hits(&self, slot: Option<&Slot<T>>, class: usize, hit: Hit, n: usize) {
+        if n == 0 || !self.stats_on() {
+            return;
+        }
+        let counters = slot.map_or(&self.retired, |s| s.counters());
+        let hits = [Some(hit), matches!(hit, Hit::Steal).then_some(Hit::Shared)];
+        for hit in hits.into_iter().flatten() {
+            match slot {
+                Some(_) => counters.hit(class, hit).add_local(n as u64),
+                None => counters.hit(class, hit).add_shared(n as u64),
             }
         }
     }
@@ -229,20 +251,39 @@ impl<T: Poolable> Inner<T> {
     #[inline(always)]
     pub(crate) fn count_origin(&self, slot: Option<&Slot<T>>, origin: Origin) {
         match origin {
-            Origin::Returned(ticket) => {
-                self.count(slot, Ev::Returns, 1);
-                self.count(slot, Ev::BytesIn, ticket.bytes);
-            }
+            Origin::Returned(_) => self.count(slot, Ev::Returns, 1),
             Origin::Adopted => self.count(slot, Ev::Adopted, 1),
         }
     }
 
-    /// Counts objects the pool frees (with their reason).
-    pub(crate) fn count_freed(&self, slot: Option<&Slot<T>>, reason: Ev, n: usize) {
-        if n != 0 {
-            self.count(slot, reason, n);
-            self.count(slot, Ev::Freed, n);
+    /// Counts an object that comes back and stays in the pool's care with
+    /// `bytes` of capacity: adopted objects bring their bytes in; returned
+    /// ones whose capacity changed while out correct the record.
+    #[inline]
+    pub(crate) fn count_entry(&self, slot: Option<&Slot<T>>, origin: Origin, bytes: usize) {
+        match origin {
+            Origin::Returned(ticket) => {
+                self.count_many(slot, &[(Ev::BytesIn, bytes), (Ev::BytesOut, ticket.bytes)])
+            }
+            Origin::Adopted => self.count(slot, Ev::BytesIn, bytes),
         }
+    }
+
+    /// Counts `n` objects the pool frees (with their reason), whose `bytes`
+    /// leave its care.
+    pub(crate) fn count_freed(&self, slot: Option<&Slot<T>>, reason: Ev, n: usize, bytes: usize) {
+        if n != 0 {
+            self.count_many(slot, &[(reason, n), (Ev::Freed, n), (Ev::BytesOut, bytes)]);
+        }
+    }
+}
+
+/// Bytes the pool recorded for an object coming back: its capacity when
+/// handed out, or nothing for an adopted one (not in its care yet).
+pub(crate) fn recorded_bytes(origin: Origin) -> usize {
+    match origin {
+        Origin::Returned(ticket) => ticket.bytes,
+        Origin::Adopted => 0,
     }
 }
 

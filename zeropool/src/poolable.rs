@@ -13,7 +13,9 @@ use std::mem::size_of;
 ///
 /// Implementations must keep three promises, which the pool relies on for
 /// correct size-class routing and an exact budget:
-/// - `with_capacity_hint(n).capacity_bytes() >= n`;
+/// - `with_capacity_hint(n).capacity_bytes() >= n` (collections of
+///   zero-sized elements hold no heap bytes and report 0: the pool hands them
+///   out but never keeps them, as for any value below the smallest class);
 /// - `reset` leaves the value as a freshly built one would look to safe code
 ///   (empty, no previous user's data), keeping its allocation;
 /// - `capacity_bytes` does not change while the value sits idle in the pool.
@@ -61,6 +63,12 @@ pub trait Poolable: Send + 'static {
     /// when the pool was built with `wipe_on_return(true)`. The default does
     /// nothing; byte buffers override it.
     fn wipe(&mut self) {}
+
+    /// `true` when [`reset`](Self::reset) and [`wipe`](Self::wipe) can never
+    /// panic (e.g. clearing a `Vec` of plain bytes): the pool then skips its
+    /// panic guard on the return path. Leave it `false` when unsure; a wrong
+    /// `true` only means a panicking reset unwinds without being counted.
+    const RESET_NEVER_PANICS: bool = false;
 }
 
 /// Zeroes `bytes` so that the stores are not elided as dead.
@@ -80,6 +88,8 @@ fn elements_for<T>(bytes: usize) -> usize {
 }
 
 impl<T: Send + 'static> Poolable for Vec<T> {
+    const RESET_NEVER_PANICS: bool = !std::mem::needs_drop::<T>();
+
     fn with_capacity_hint(bytes: usize) -> Self {
         Vec::with_capacity(elements_for::<T>(bytes))
     }
@@ -108,6 +118,8 @@ impl<T: Send + 'static> Poolable for Vec<T> {
 }
 
 impl Poolable for String {
+    const RESET_NEVER_PANICS: bool = true;
+
     fn with_capacity_hint(bytes: usize) -> Self {
         String::with_capacity(bytes)
     }
@@ -129,6 +141,8 @@ impl Poolable for String {
 }
 
 impl<T: Send + 'static> Poolable for VecDeque<T> {
+    const RESET_NEVER_PANICS: bool = !std::mem::needs_drop::<T>();
+
     fn with_capacity_hint(bytes: usize) -> Self {
         VecDeque::with_capacity(elements_for::<T>(bytes))
     }
@@ -187,6 +201,8 @@ where
 
 #[cfg(feature = "bytes")]
 impl Poolable for bytes::BytesMut {
+    const RESET_NEVER_PANICS: bool = true;
+
     fn with_capacity_hint(bytes: usize) -> Self {
         bytes::BytesMut::with_capacity(bytes)
     }

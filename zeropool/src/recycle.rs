@@ -11,7 +11,7 @@
 //!               free (a discard)
 //! ```
 
-use crate::pool::{Inner, Origin, Ticket};
+use crate::pool::{recorded_bytes, Inner, Origin, Ticket};
 use crate::size_class::Route;
 use crate::stats::Ev;
 use crate::sync::Ordering;
@@ -45,7 +45,7 @@ impl<T: Poolable> Inner<T> {
     fn free_oversize(&self, obj: T, ticket: Ticket) {
         let slot = self.local();
         self.count_origin(slot, Origin::Returned(ticket));
-        self.count_freed(slot, Ev::Oversize, 1);
+        self.count_freed(slot, Ev::Oversize, 1, ticket.bytes);
         drop(obj);
     }
 
@@ -53,7 +53,7 @@ impl<T: Poolable> Inner<T> {
     pub(crate) fn detach(&self, ticket: Ticket) {
         let slot = self.local();
         self.count(slot, Ev::Detached, 1);
-        self.count(slot, Ev::BytesIn, ticket.bytes);
+        self.count(slot, Ev::BytesOut, ticket.bytes);
     }
 
     /// Wipes and resets `obj`. If that panics, the return is counted as a
@@ -63,6 +63,13 @@ impl<T: Poolable> Inner<T> {
     #[inline(always)]
     pub(crate) fn clean(&self, obj: &mut T, origin: Origin) -> Result<(), ResetPanic> {
         let wipe = self.fixed.wipe_on_return;
+        if T::RESET_NEVER_PANICS {
+            if wipe {
+                obj.wipe();
+            }
+            obj.reset();
+            return Ok(());
+        }
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
             if wipe {
                 obj.wipe();
@@ -72,7 +79,7 @@ impl<T: Poolable> Inner<T> {
         let Err(payload) = result else { return Ok(()) };
         let slot = self.local();
         self.count_origin(slot, origin);
-        self.count_freed(slot, Ev::ResetPanics, 1);
+        self.count_freed(slot, Ev::ResetPanics, 1, recorded_bytes(origin));
         Err((!std::thread::panicking()).then_some(payload))
     }
 
@@ -91,19 +98,17 @@ impl<T: Poolable> Inner<T> {
                 return Some((ticket.class as usize, bytes));
             }
         }
-        match self.classes.for_capacity(bytes) {
-            Route::Class(class) => Some((class, bytes)),
-            Route::Undersize => {
-                self.count_origin(slot, origin);
-                self.count_freed(slot, Ev::Undersize, 1);
-                None
+        let reason = match self.classes.for_capacity(bytes) {
+            Route::Class(class) => {
+                self.count_entry(slot, origin, bytes);
+                return Some((class, bytes));
             }
-            Route::Oversize => {
-                self.count_origin(slot, origin);
-                self.count_freed(slot, Ev::Oversize, 1);
-                None
-            }
-        }
+            Route::Undersize => Ev::Undersize,
+            Route::Oversize => Ev::Oversize,
+        };
+        self.count_origin(slot, origin);
+        self.count_freed(slot, reason, 1, recorded_bytes(origin));
+        None
     }
 
     /// Takes back an object given by value (`put`).
@@ -165,7 +170,7 @@ impl<T: Poolable> Inner<T> {
         };
         self.count_origin(Some(slot), origin);
         if kept.is_err() {
-            self.count_freed(Some(slot), Ev::Discards, 1);
+            self.count_freed(Some(slot), Ev::Discards, 1, bytes);
         }
         drop(doomed);
     }
@@ -207,7 +212,7 @@ impl<T: Poolable> Inner<T> {
         if self.budget.try_reserve(bytes) {
             self.shards[0].lock().push(class, obj, bytes);
         } else {
-            self.count_freed(None, Ev::Discards, 1);
+            self.count_freed(None, Ev::Discards, 1, bytes);
             drop(obj);
         }
     }
@@ -215,14 +220,13 @@ impl<T: Poolable> Inner<T> {
     /// Moves the `batch` oldest objects of `class` to the home shard; their
     /// bytes move from this cache's credit to the shard's share.
     fn spill(&self, slot: &Slot<T>, cache: &mut LocalCache<T>, class: usize, batch: usize) {
-        let (run, bytes) = cache.take_oldest(class, batch);
+        let stack = &mut cache.stacks[class];
+        let n = batch.min(stack.len());
+        let bytes = self.shards[cache.home].lock().push_run(class, stack.drain(..n), T::capacity_bytes);
+        cache.cached -= bytes;
+        cache.objects -= n;
         cache.credit -= bytes;
         slot.publish(cache);
-        let mut locked = self.shards[cache.home].lock();
-        for obj in run {
-            let b = obj.capacity_bytes();
-            locked.push(class, obj, b);
-        }
     }
 
     /// Reserves at least `need` more bytes of credit (a chunk more if the

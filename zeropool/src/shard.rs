@@ -95,6 +95,47 @@ impl<T> Locked<'_, T> {
         self.guard.bytes += bytes;
     }
 
+    /// Pushes a run of objects onto `class` (publishing the count once);
+    /// returns the bytes they hold.
+    pub(crate) fn push_run(
+        &mut self,
+        class: usize,
+        run: impl IntoIterator<Item = T>,
+        bytes_of: impl Fn(&T) -> usize,
+    ) -> usize {
+        let stack = &mut self.guard.classes[class];
+        let mut bytes = 0;
+        for obj in run {
+            bytes += bytes_of(&obj);
+            stack.push(obj);
+        }
+        self.shard.class_objects[class].store(stack.len(), Ordering::Relaxed);
+        self.guard.bytes += bytes;
+        bytes
+    }
+
+    /// Pops up to `n` of the most recent objects of `class`, handing each
+    /// with its bytes to `sink`; returns how many and their bytes.
+    pub(crate) fn pop_run(
+        &mut self,
+        class: usize,
+        n: usize,
+        bytes_of: impl Fn(&T) -> usize,
+        mut sink: impl FnMut(T, usize),
+    ) -> (usize, usize) {
+        let stack = &mut self.guard.classes[class];
+        let take = n.min(stack.len());
+        let mut bytes = 0;
+        for obj in stack.drain(stack.len() - take..).rev() {
+            let b = bytes_of(&obj);
+            bytes += b;
+            sink(obj, b);
+        }
+        self.shard.class_objects[class].store(stack.len(), Ordering::Relaxed);
+        self.guard.bytes -= bytes;
+        (take, bytes)
+    }
+
     /// Pops the most recently pushed object of `class`.
     pub(crate) fn pop(
         &mut self,

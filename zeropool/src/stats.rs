@@ -31,10 +31,12 @@ pub(crate) enum Ev {
     ResetPanics,
     /// Dropped by `trim` or a lowered budget.
     Trimmed,
-    /// Bytes handed out (capacity at checkout).
-    BytesOut,
-    /// Bytes handed back or detached (capacity at checkout).
+    /// Bytes coming into the pool's care: fresh allocations, adopted
+    /// objects, growth of returned ones. (Counted off the hot path: with
+    /// `BytesOut`, the bytes of every object the pool owns, idle or out.)
     BytesIn,
+    /// Bytes leaving the pool's care: freed, detached, shrunk while out.
+    BytesOut,
 }
 const EVENTS: usize = 11;
 
