@@ -201,7 +201,17 @@ fn vec_of_zero_sized_elements_can_be_pooled() {
     drop(v);
     let s = pool.stats();
     assert_eq!(s.objects_outstanding, 0);
-    // Zero heap bytes: below the smallest class, so handed out but not kept.
+    assert_consistent(&s);
+}
+
+#[test]
+fn zero_byte_values_are_handed_out_but_never_kept() {
+    // Documented on `Poolable`: collections of zero-sized elements report 0
+    // bytes; "the pool hands them out but never keeps them, as for any value
+    // below the smallest class".
+    let pool: Pool<Vec<()>> = Pool::new();
+    drop(pool.get(16));
+    let s = pool.stats();
     assert_eq!((s.objects_retained, s.undersize_drops), (0, 1), "{s}");
     assert_consistent(&s);
 }

@@ -33,7 +33,7 @@ impl<T: Poolable> Inner<T> {
             if self.current(cache) {
                 if let Some((obj, bytes)) = cache.pop(class) {
                     slot.publish(cache);
-                    self.count_hit(Some(slot), class, Hit::Tls, bytes);
+                    self.count_hit(Some(slot), class, Hit::Tls);
                     return (obj, Ticket::new(class, bytes));
                 }
             }
@@ -65,7 +65,7 @@ impl<T: Poolable> Inner<T> {
         drop(doomed);
         match found {
             Some((obj, bytes, hit)) => {
-                self.count_hit(Some(slot), class, hit, bytes);
+                self.count_hit(Some(slot), class, hit);
                 (obj, Ticket::new(class, bytes))
             }
             None => self.allocate(Some(slot), class),
@@ -120,7 +120,12 @@ impl<T: Poolable> Inner<T> {
     pub(crate) fn allocate(&self, slot: Option<&Slot<T>>, class: usize) -> (T, Ticket) {
         let obj = T::with_capacity_hint(self.classes.size(class));
         let bytes = obj.capacity_bytes();
-        self.count_hit(slot, class, Hit::Alloc, bytes);
+        self.budget.care_in(bytes);
+        self.count_hit(slot, class, Hit::Alloc);
+        if bytes < self.classes.size(class) {
+            // It cannot serve its class, so it must not come back to it.
+            return (obj, Ticket { bytes, class: Ticket::UNDERSIZE });
+        }
         (obj, Ticket::new(class, bytes))
     }
 
@@ -133,7 +138,8 @@ impl<T: Poolable> Inner<T> {
     pub(crate) fn allocate_oversize(&self, slot: Option<&Slot<T>>, n: usize) -> (T, Ticket) {
         let obj = T::with_capacity_hint(n);
         let bytes = obj.capacity_bytes();
-        self.count_hit(slot, self.classes.len(), Hit::Alloc, bytes);
+        self.budget.care_in(bytes);
+        self.count_hit(slot, self.classes.len(), Hit::Alloc);
         (obj, Ticket::oversize(bytes))
     }
 
@@ -143,7 +149,7 @@ impl<T: Poolable> Inner<T> {
         let popped = self.shards[0].lock().pop(class, T::capacity_bytes);
         if let Some((obj, bytes)) = popped {
             self.budget.release(bytes);
-            self.count_hit(None, class, Hit::Shared, bytes);
+            self.count_hit(None, class, Hit::Shared);
             return (obj, Ticket::new(class, bytes));
         }
         self.allocate(None, class)

@@ -174,7 +174,7 @@ impl<T: Poolable> Drop for Overflow<'_, T> {
     fn drop(&mut self) {
         let pool = self.pool;
         pool.count(self.slot, Ev::Adopted, self.adopted);
-        pool.count(self.slot, Ev::BytesIn, self.bytes_in);
+        pool.budget.care_in(self.bytes_in);
         if self.items.is_empty() {
             return;
         }

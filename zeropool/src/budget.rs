@@ -12,31 +12,91 @@
 //! Lowering the limit cannot take credit back from other threads at once;
 //! [`Budget::set_limit`] only stores it, and the pool trims its shards and
 //! bumps an epoch that thread caches check on their next operation.
+//!
+//! ## Following demand (the default)
+//! In *auto* mode the limit in force is
+//! `min(cap, max(AUTO_FLOOR, in_use / AUTO_DIVISOR))`, where `in_use` is the
+//! bytes handed out (the bytes in the pool's care less those reserved for
+//! idle objects). A pool keeps a small floor for light use and otherwise
+//! about 1/16 of what the application holds, so idle memory follows demand
+//! instead of the peak of the past. It is evaluated at each reservation (a
+//! slow path); the bytes in care change only when objects are allocated,
+//! freed, adopted or detached, never on the hot path.
 
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 use crossbeam_utils::CachePadded;
+
+/// Idle bytes an auto budget always allows.
+pub const AUTO_FLOOR: usize = 1 << 20;
+/// An auto budget allows idle bytes up to the bytes in use divided by this.
+pub const AUTO_DIVISOR: usize = 16;
 
 /// Reserved bytes against a limit; lock-free, never above the limit.
 #[derive(Debug)]
 pub(crate) struct Budget {
+    /// The cap (`max_total_memory`).
     limit: CachePadded<AtomicUsize>,
     reserved: CachePadded<AtomicUsize>,
+    /// Bytes of every object in the pool's care, idle or handed out.
+    in_care: CachePadded<AtomicUsize>,
+    /// Whether the limit in force follows demand (see the module docs).
+    auto: AtomicBool,
 }
 
 impl Budget {
-    pub(crate) fn new(limit: usize) -> Self {
+    pub(crate) fn new(limit: usize, auto: bool) -> Self {
         Self {
             limit: CachePadded::new(AtomicUsize::new(limit)),
             reserved: CachePadded::new(AtomicUsize::new(0)),
+            in_care: CachePadded::new(AtomicUsize::new(0)),
+            auto: AtomicBool::new(auto),
         }
     }
 
+    /// The cap (`max_total_memory`).
     pub(crate) fn limit(&self) -> usize {
         self.limit.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn set_limit(&self, limit: usize) {
+    /// Whether the limit in force follows demand.
+    pub(crate) fn is_auto(&self) -> bool {
+        self.auto.load(Ordering::Relaxed)
+    }
+
+    /// Sets the cap and whether the limit in force follows demand under it.
+    pub(crate) fn set_limit(&self, limit: usize, auto: bool) {
+        self.auto.store(auto, Ordering::SeqCst);
         self.limit.store(limit, Ordering::SeqCst);
+    }
+
+    /// The limit in force now: the cap, or in auto mode the share of the
+    /// bytes in use that may stay idle (never above the cap).
+    pub(crate) fn limit_in_force(&self) -> usize {
+        let cap = self.limit();
+        if !self.is_auto() {
+            return cap;
+        }
+        let in_use = self.in_care().saturating_sub(self.reserved());
+        cap.min(AUTO_FLOOR.max(in_use / AUTO_DIVISOR))
+    }
+
+    /// Bytes of every object in the pool's care, idle or handed out.
+    pub(crate) fn in_care(&self) -> usize {
+        self.in_care.load(Ordering::Relaxed)
+    }
+
+    /// Objects of `bytes` bytes came into the pool's care (allocated, adopted, grown).
+    pub(crate) fn care_in(&self, bytes: usize) {
+        if bytes != 0 {
+            self.in_care.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// Objects of `bytes` bytes left the pool's care (freed, detached, shrunk).
+    pub(crate) fn care_out(&self, bytes: usize) {
+        if bytes != 0 {
+            self.in_care.fetch_sub(bytes, Ordering::Relaxed);
+        }
     }
 
     /// Bytes reserved right now: an upper bound of the idle bytes.
@@ -44,9 +104,10 @@ impl Budget {
         self.reserved.load(Ordering::Relaxed)
     }
 
-    /// Bytes by which the reservations exceed the limit (after it was lowered).
+    /// Bytes by which the reservations exceed the limit in force (after it
+    /// was lowered, or demand fell).
     pub(crate) fn excess(&self) -> usize {
-        self.reserved().saturating_sub(self.limit())
+        self.reserved().saturating_sub(self.limit_in_force())
     }
 
     /// Reserves `bytes` if that keeps the total within the limit.
@@ -56,7 +117,7 @@ impl Budget {
         }
         let mut current = self.reserved.load(Ordering::Relaxed);
         loop {
-            let limit = self.limit.load(Ordering::Relaxed);
+            let limit = self.limit_in_force();
             let Some(next) = current.checked_add(bytes).filter(|&n| n <= limit) else {
                 return false;
             };
@@ -92,7 +153,7 @@ mod loom_tests {
     #[test]
     fn reservations_never_exceed_the_limit() {
         loom::model(|| {
-            let budget = Arc::new(Budget::new(100));
+            let budget = Arc::new(Budget::new(100, false));
             let handles: Vec<_> = (0..2)
                 .map(|_| {
                     let b = budget.clone();
@@ -127,7 +188,7 @@ mod loom_tests {
         use crate::shard::Shard;
         loom::model(|| {
             const LIMIT: usize = 24;
-            let budget = Arc::new(Budget::new(LIMIT));
+            let budget = Arc::new(Budget::new(LIMIT, false));
             let shard = Arc::new(Shard::<usize>::new(1));
             let handles: Vec<_> = (0..2)
                 .map(|_| {
@@ -164,10 +225,10 @@ mod loom_tests {
     #[test]
     fn lowered_limit_refuses_new_reservations() {
         loom::model(|| {
-            let budget = Arc::new(Budget::new(100));
+            let budget = Arc::new(Budget::new(100, false));
             let b = budget.clone();
             let t = thread::spawn(move || b.try_reserve(60));
-            budget.set_limit(50);
+            budget.set_limit(50, false);
             let reserved_by_thread = t.join().unwrap();
             assert_eq!(budget.reserved(), if reserved_by_thread { 60 } else { 0 });
             assert!(!budget.try_reserve(1) || !reserved_by_thread);
@@ -181,20 +242,36 @@ mod tests {
 
     #[test]
     fn reserve_release_round_trip() {
-        let b = Budget::new(10);
+        let b = Budget::new(10, false);
         assert!(b.try_reserve(10));
         assert!(!b.try_reserve(1));
         b.release(4);
         assert!(b.try_reserve(4));
         assert_eq!(b.reserved(), 10);
-        b.set_limit(5);
+        b.set_limit(5, false);
         assert_eq!(b.excess(), 5);
         assert!(b.try_reserve(0));
     }
 
     #[test]
+    fn auto_limit_follows_the_bytes_in_use() {
+        let b = Budget::new(1 << 30, true);
+        assert_eq!(b.limit_in_force(), AUTO_FLOOR);
+        b.care_in(64 << 20);
+        assert_eq!(b.limit_in_force(), 4 << 20);
+        assert!(b.try_reserve(3 << 20));
+        // 61 MiB in use now: the limit follows it down.
+        assert_eq!(b.limit_in_force(), (61 << 20) / AUTO_DIVISOR);
+        b.care_out(60 << 20);
+        assert_eq!(b.limit_in_force(), AUTO_FLOOR);
+        assert_eq!(b.excess(), (3 << 20) - AUTO_FLOOR);
+        b.set_limit(2 << 20, false);
+        assert_eq!(b.limit_in_force(), 2 << 20);
+    }
+
+    #[test]
     fn huge_reservation_does_not_overflow() {
-        let b = Budget::new(usize::MAX);
+        let b = Budget::new(usize::MAX, false);
         assert!(b.try_reserve(usize::MAX - 1));
         assert!(!b.try_reserve(2));
     }

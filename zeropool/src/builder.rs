@@ -55,7 +55,7 @@ pub struct PoolBuilder<T> {
     tls_cache_size: usize,
     batch_size: usize,
     size_classes: Option<Vec<usize>>,
-    max_total_memory: usize,
+    max_total_memory: Option<usize>,
     stats: bool,
     wipe_on_return: bool,
     _type: PhantomData<fn() -> T>,
@@ -82,7 +82,7 @@ impl<T: Poolable> Default for PoolBuilder<T> {
             tls_cache_size: DEFAULT_TLS_CACHE_SIZE,
             batch_size: DEFAULT_BATCH_SIZE,
             size_classes: None,
-            max_total_memory: DEFAULT_MAX_TOTAL_MEMORY,
+            max_total_memory: None,
             stats: true,
             wipe_on_return: false,
             _type: PhantomData,
@@ -129,7 +129,7 @@ impl<T: Poolable> PoolBuilder<T> {
     /// Most idle bytes the pool keeps across all thread caches and shards;
     /// `0` keeps nothing.
     pub fn max_total_memory(mut self, bytes: usize) -> Self {
-        self.max_total_memory = bytes;
+        self.max_total_memory = Some(bytes);
         self
     }
 

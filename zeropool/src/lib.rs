@@ -374,7 +374,9 @@ impl<T: Poolable> Pool<T> {
             objects_retained,
             bytes_retained,
             objects_outstanding: gets.wrapping_sub(returns).wrapping_sub(detached),
-            bytes_outstanding: outstanding_bytes(&totals, bytes_retained),
+            // Bytes in the pool's care less the idle ones (0 if a
+            // concurrent move made the two reads disagree).
+            bytes_outstanding: inner.budget.in_care().saturating_sub(bytes_retained),
             bytes_reserved: reserved_after,
             max_total_memory: inner.budget.limit(),
             classes,
@@ -398,11 +400,4 @@ impl Pool<Vec<u8>> {
         buf.resize(n, 0);
         buf
     }
-}
-
-/// Bytes in the pool's care (in minus out) less the idle ones; 0 when a
-/// concurrent move made the reads disagree or stats were off.
-fn outstanding_bytes(totals: &Totals, retained: usize) -> usize {
-    let live = totals.event(Ev::BytesIn) as i128 - totals.event(Ev::BytesOut) as i128;
-    (live - retained as i128).clamp(0, usize::MAX as i128) as usize
 }

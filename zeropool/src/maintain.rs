@@ -97,7 +97,7 @@ impl<T: Poolable> Inner<T> {
     /// Sets the budget; when lowered, frees idle objects from this thread's
     /// cache and the shards at once until the pool is within it.
     pub(crate) fn set_max_total_memory(&self, bytes: usize) {
-        self.set_limit(bytes);
+        self.set_limit(bytes, false);
         let slot = self.local();
         if let Some(slot) = slot {
             let mut doomed = Vec::new();

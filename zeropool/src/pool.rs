@@ -36,6 +36,10 @@ pub(crate) struct Ticket {
 impl Ticket {
     /// The class of an oversize request: freed on return, never cached.
     pub(crate) const OVERSIZE: u32 = u32::MAX;
+    /// The class of a fresh object whose capacity came out below its class
+    /// (collections of zero-sized types, or a `Poolable` that under-reports):
+    /// freed on return, never cached.
+    pub(crate) const UNDERSIZE: u32 = u32::MAX - 1;
 
     #[inline(always)]
     pub(crate) fn new(class: usize, bytes: usize) -> Self {
@@ -91,21 +95,17 @@ pub(crate) struct Inner<T: Poolable> {
     pub(crate) batch_size: AtomicUsize,
     pub(crate) stats_on: AtomicBool,
     pub(crate) fixed: Fixed,
-    /// Credit a thread cache reserves beyond what it needs, and keeps.
-    chunk: AtomicUsize,
 }
 
 impl<T: Poolable> Inner<T> {
-    /// Credit a thread cache may keep beyond what it holds.
-    #[inline(always)]
+    /// Credit a thread cache may keep beyond what it holds (slow paths).
     pub(crate) fn chunk(&self) -> usize {
-        self.chunk.load(Ordering::Relaxed)
+        credit_chunk(self.budget.limit_in_force())
     }
 
-    /// Sets the budget and the credit chunk that follows from it.
-    pub(crate) fn set_limit(&self, bytes: usize) {
-        self.budget.set_limit(bytes);
-        self.chunk.store(credit_chunk(bytes), Ordering::Relaxed);
+    /// Sets the budget (a fixed one, or a cap under which it follows demand).
+    pub(crate) fn set_limit(&self, bytes: usize, auto: bool) {
+        self.budget.set_limit(bytes, auto);
         self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -119,9 +119,13 @@ impl<T: Poolable> Inner<T> {
         fixed: Fixed,
         tls_cache_size: usize,
         batch_size: usize,
-        max_total_memory: usize,
+        max_total_memory: Option<usize>,
         stats: bool,
     ) -> Arc<Self> {
+        let (cap, auto) = match max_total_memory {
+            Some(bytes) => (bytes, false),
+            None => (crate::builder::DEFAULT_MAX_TOTAL_MEMORY, true),
+        };
         let classes = SizeClasses::new(&fixed.classes);
         let n = classes.len();
         Arc::new_cyclic(|this| Inner {
@@ -129,7 +133,7 @@ impl<T: Poolable> Inner<T> {
             this: this.clone(),
             shards: (0..fixed.shards).map(|_| Shard::new(n)).collect(),
             shard_mask: fixed.shards - 1,
-            budget: Budget::new(max_total_memory),
+            budget: Budget::new(cap, auto),
             epoch: CachePadded::new(AtomicU64::new(0)),
             trim_gen: AtomicU64::new(0),
             slots: Mutex::new(Vec::new()),
@@ -137,7 +141,6 @@ impl<T: Poolable> Inner<T> {
             tls_cache_size: AtomicUsize::new(tls_cache_size),
             batch_size: AtomicUsize::new(batch_size),
             stats_on: AtomicBool::new(stats),
-            chunk: AtomicUsize::new(credit_chunk(max_total_memory)),
             classes,
             fixed,
         })
@@ -203,8 +206,7 @@ impl<T: Poolable> Inner<T> {
         }
     }
 
-    /// Counts `n` of `ev` in this thread's counters, or the pool's,
-    /// whether or not stats are on (for the rare paths that count bytes).
+    /// Counts several events in this thread's counters, or the pool's.
     #[inline(always)]
     fn count_many(&self, slot: Option<&Slot<T>>, events: &[(Ev, usize)]) {
         for &(ev, n) in events {
@@ -213,9 +215,8 @@ impl<T: Poolable> Inner<T> {
     }
 
     /// Counts a get served by `hit` (a steal also counts as a shared hit).
-    /// A fresh allocation also brings its bytes into the pool's care.
     #[inline(always)]
-    pub(crate) fn count_hit(&self, slot: Option<&Slot<T>>, class: usize, hit: Hit, bytes: usize) {
+    pub(crate) fn count_hit(&self, slot: Option<&Slot<T>>, class: usize, hit: Hit) {
         if !self.stats_on() {
             return;
         }
@@ -225,10 +226,8 @@ impl<T: Poolable> Inner<T> {
             None => counter.add_shared(n as u64),
         };
         add(counters.hit(class, hit), 1);
-        match hit {
-            Hit::Steal => add(counters.hit(class, Hit::Shared), 1),
-            Hit::Alloc => add(counters.event(Ev::BytesIn), bytes),
-            Hit::Tls | Hit::Shared => {}
+        if let Hit::Steal = hit {
+            add(counters.hit(class, Hit::Shared), 1);
         }
     }
 
@@ -256,24 +255,26 @@ impl<T: Poolable> Inner<T> {
         }
     }
 
-    /// Counts an object that comes back and stays in the pool's care with
+    /// Records an object that comes back and stays in the pool's care with
     /// `bytes` of capacity: adopted objects bring their bytes in; returned
     /// ones whose capacity changed while out correct the record.
     #[inline]
-    pub(crate) fn count_entry(&self, slot: Option<&Slot<T>>, origin: Origin, bytes: usize) {
+    pub(crate) fn count_entry(&self, origin: Origin, bytes: usize) {
         match origin {
             Origin::Returned(ticket) => {
-                self.count_many(slot, &[(Ev::BytesIn, bytes), (Ev::BytesOut, ticket.bytes)])
+                self.budget.care_in(bytes);
+                self.budget.care_out(ticket.bytes);
             }
-            Origin::Adopted => self.count(slot, Ev::BytesIn, bytes),
+            Origin::Adopted => self.budget.care_in(bytes),
         }
     }
 
-    /// Counts `n` objects the pool frees (with their reason), whose `bytes`
-    /// leave its care.
+    /// Counts `n` objects the pool frees (with their reason) and records
+    /// that their `bytes` leave its care (whether or not stats are on).
     pub(crate) fn count_freed(&self, slot: Option<&Slot<T>>, reason: Ev, n: usize, bytes: usize) {
         if n != 0 {
-            self.count_many(slot, &[(reason, n), (Ev::Freed, n), (Ev::BytesOut, bytes)]);
+            self.count_many(slot, &[(reason, n), (Ev::Freed, n)]);
+            self.budget.care_out(bytes);
         }
     }
 }

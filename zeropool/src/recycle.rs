@@ -33,19 +33,22 @@ impl<T: Poolable> Inner<T> {
     /// caller must neither use nor drop it afterwards.
     #[inline(always)]
     pub(crate) unsafe fn release(&self, obj: &mut ManuallyDrop<T>, ticket: Ticket) {
-        if ticket.class == Ticket::OVERSIZE {
+        if ticket.class >= Ticket::UNDERSIZE {
             // SAFETY: the caller hands over `obj`; it is taken exactly once.
-            return self.free_oversize(unsafe { ManuallyDrop::take(obj) }, ticket);
+            return self.free_unpooled(unsafe { ManuallyDrop::take(obj) }, ticket);
         }
         // SAFETY: forwarded from the caller.
         unsafe { self.recycle_in_place(obj, Origin::Returned(ticket)) }
     }
 
+    /// Frees an object handed out for an oversize request, or one that
+    /// could not serve its class.
     #[cold]
-    fn free_oversize(&self, obj: T, ticket: Ticket) {
+    fn free_unpooled(&self, obj: T, ticket: Ticket) {
         let slot = self.local();
         self.count_origin(slot, Origin::Returned(ticket));
-        self.count_freed(slot, Ev::Oversize, 1, ticket.bytes);
+        let reason = if ticket.class == Ticket::OVERSIZE { Ev::Oversize } else { Ev::Undersize };
+        self.count_freed(slot, reason, 1, ticket.bytes);
         drop(obj);
     }
 
@@ -53,7 +56,7 @@ impl<T: Poolable> Inner<T> {
     pub(crate) fn detach(&self, ticket: Ticket) {
         let slot = self.local();
         self.count(slot, Ev::Detached, 1);
-        self.count(slot, Ev::BytesOut, ticket.bytes);
+        self.budget.care_out(ticket.bytes);
     }
 
     /// Wipes and resets `obj`. If that panics, the return is counted as a
@@ -100,7 +103,7 @@ impl<T: Poolable> Inner<T> {
         }
         let reason = match self.classes.for_capacity(bytes) {
             Route::Class(class) => {
-                self.count_entry(slot, origin, bytes);
+                self.count_entry(origin, bytes);
                 return Some((class, bytes));
             }
             Route::Undersize => Ev::Undersize,

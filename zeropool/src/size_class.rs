@@ -145,7 +145,7 @@ pub(crate) fn geometric_sizes(min: usize, max: usize, per_doubling: u32) -> Vec<
             if size > max {
                 break;
             }
-            if out.last().is_none_or(|&last| last < size) {
+            if out.last().map_or(true, |&last| last < size) {
                 out.push(size);
             }
         }

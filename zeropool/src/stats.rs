@@ -31,14 +31,8 @@ pub(crate) enum Ev {
     ResetPanics,
     /// Dropped by `trim` or a lowered budget.
     Trimmed,
-    /// Bytes coming into the pool's care: fresh allocations, adopted
-    /// objects, growth of returned ones. (Counted off the hot path: with
-    /// `BytesOut`, the bytes of every object the pool owns, idle or out.)
-    BytesIn,
-    /// Bytes leaving the pool's care: freed, detached, shrunk while out.
-    BytesOut,
 }
-const EVENTS: usize = 11;
+const EVENTS: usize = 9;
 
 /// Where a `get` was served from.
 #[derive(Debug, Clone, Copy)]
