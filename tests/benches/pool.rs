@@ -242,15 +242,24 @@ where
     T: Send + 'static,
     F: Fn() -> T + Send + 'static,
 {
-    let (tx, rx) = mpsc::sync_channel::<T>(64);
+    // Items travel in runs of `RUN` so that the channel's own cost (a futex
+    // wake per message) does not drown what the pools do; every contender
+    // pays the same per-run cost.
+    const RUN: usize = 32;
+    let (tx, rx) = mpsc::sync_channel::<Vec<T>>(4);
     let producer = job(move || {
-        for _ in 0..iters {
-            tx.send(make()).expect("consumer alive");
+        let mut left = iters as usize;
+        while left > 0 {
+            let n = left.min(RUN);
+            tx.send((0..n).map(|_| make()).collect()).expect("consumer alive");
+            left -= n;
         }
     });
     let consumer = job(move || {
-        for item in rx {
-            drop(black_box(item));
+        for run in rx {
+            for item in run {
+                drop(black_box(item));
+            }
         }
     });
     team().run(vec![producer, consumer])

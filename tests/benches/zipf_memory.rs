@@ -20,7 +20,7 @@ mod common;
 use common::{Rng, Zipf};
 use zeropool::{BufferPool, PoolGuard};
 
-const LIVE: usize = 256;
+const LIVE: usize = 4096;
 const STEPS: usize = 200_000;
 const EVERY: usize = 1000;
 

@@ -101,6 +101,13 @@ impl<T: Poolable> Inner<T> {
                 return Some((ticket.class as usize, bytes));
             }
         }
+        self.route_by_capacity(slot, bytes, origin)
+    }
+
+    /// Routes an object whose capacity the pool has not seen (adopted, or
+    /// changed while handed out).
+    #[inline(never)]
+    fn route_by_capacity(&self, slot: Option<&Slot<T>>, bytes: usize, origin: Origin) -> Option<(usize, usize)> {
         let reason = match self.classes.for_capacity(bytes) {
             Route::Class(class) => {
                 self.count_entry(origin, bytes);

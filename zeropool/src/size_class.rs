@@ -40,22 +40,30 @@ pub(crate) struct SizeClasses {
     last_fit: Box<[i16; BUCKETS]>,
 }
 
-/// The bucket of `n`: its bit length and the 3 bits that follow the leading one.
+/// The bucket of `n`: its bit length and the 3 bits that follow the leading
+/// one (zero-padded below 8). Branch-free: shift the leading one to the top.
 #[inline(always)]
 fn bucket(n: usize) -> usize {
-    let len = (usize::BITS - n.leading_zeros()) as usize;
-    let sub = if len > 4 { (n >> (len - 4)) & (SUB - 1) } else if len == 4 { n & (SUB - 1) } else { 0 };
-    len * SUB + sub
+    let lz = n.leading_zeros();
+    let len = (usize::BITS - lz) as usize;
+    let mantissa = ((n << (lz & (usize::BITS - 1))) >> (usize::BITS - 4)) & (SUB - 1);
+    len * SUB + mantissa
 }
 
-/// The smallest and largest value of bucket `b` (empty buckets give lo > hi).
-fn bucket_range(b: usize) -> (u128, u128) {
+/// The smallest and largest value of bucket `b`, or `None` if no value maps to it.
+fn bucket_range(b: usize) -> Option<(u128, u128)> {
     let (len, sub) = (b / SUB, (b % SUB) as u128);
+    let top = SUB as u128 + sub; // the leading one and the three bits after it
     match len {
-        0 => (0, if sub == 0 { 0 } else { u128::MAX }),
-        1..=3 if sub != 0 => (1, 0),
-        1..=3 => (1 << (len - 1), (1 << len) - 1),
-        _ => ((SUB as u128 + sub) << (len - 4), ((SUB as u128 + sub + 1) << (len - 4)) - 1),
+        0 => (sub == 0).then_some((0, 0)),
+        1..=3 => {
+            let pad = 4 - len as u32;
+            (top & ((1 << pad) - 1) == 0).then_some((top >> pad, top >> pad))
+        }
+        _ => {
+            let lo = top << (len - 4);
+            Some((lo, lo + (1u128 << (len - 4)) - 1))
+        }
     }
 }
 
@@ -67,7 +75,7 @@ impl SizeClasses {
         let mut first_fit = Box::new([0u16; BUCKETS]);
         let mut last_fit = Box::new([-1i16; BUCKETS]);
         for b in 0..BUCKETS {
-            let (lo, hi) = bucket_range(b);
+            let Some((lo, hi)) = bucket_range(b) else { continue };
             first_fit[b] = sizes.iter().take_while(|&&s| (s as u128) < lo).count() as u16;
             last_fit[b] = sizes.iter().take_while(|&&s| (s as u128) <= hi).count() as i16 - 1;
         }
