@@ -105,13 +105,9 @@ fn raw_request(seq: u64) -> String {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     const REQUESTS: u64 = 20_000;
-    // A frame goes back to the class of its total heap bytes (body, headers,
-    // output...), so the classes are spaced widely enough that a frame's
-    // other fields do not lift it into a larger class than its body serves.
-    let frames: Pool<Frame> = Pool::builder()
-        .size_classes(&[4096, 16384, 65536])
-        .max_total_memory(16 << 20)
-        .build()?;
+    // A frame's size class follows its `capacity` field (the body buffer);
+    // the budget counts every field's heap bytes.
+    let frames: Pool<Frame> = Pool::builder().max_total_memory(16 << 20).build()?;
     let (tx, rx) = mpsc::sync_channel::<OwnedPoolGuard<Frame>>(64);
 
     let worker = thread::spawn(move || {

@@ -36,6 +36,7 @@ fn impl_struct(input: &Struct) -> TokenStream {
     let build = build_body(input);
     let reset = reset_body(input);
     let capacity = capacity_body(input);
+    let class_bytes = class_bytes_fn(input);
     let wipe = wipe_body(input);
     quote! {
         #[automatically_derived]
@@ -55,9 +56,25 @@ fn impl_struct(input: &Struct) -> TokenStream {
                 #capacity
             }
 
+            #class_bytes
+
             #wipe
         }
     }
+}
+
+/// `class_bytes`: the capacity field's bytes, so the size class follows the
+/// buffer the hint sized while the budget counts every field. Without a
+/// capacity field (a custom `new`) the default (all bytes) stands.
+fn class_bytes_fn(input: &Struct) -> Option<TokenStream> {
+    let field = input.fields.iter().find(|f| f.attrs.capacity.is_some())?;
+    let (member, ty) = (&field.member, field.ty);
+    Some(quote_spanned! {ty.span()=>
+        #[inline]
+        fn class_bytes(&self) -> usize {
+            <#ty as ::zeropool::__private::CapacityField>::capacity_bytes_of(&self.#member)
+        }
+    })
 }
 
 /// Bounds for the fields whose types name a generic parameter: what each

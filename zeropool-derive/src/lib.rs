@@ -32,10 +32,9 @@ use syn::{parse_macro_input, DeriveInput};
 /// `Default`), arrays and tuples of fields, and the std collections.
 ///
 /// `capacity_bytes`, what the pool's memory budget counts, is the sum over
-/// all fields. The pool also routes a returned value to a size class by that
-/// sum, so a value whose other fields have grown may serve a later request
-/// as large as its total while its `capacity` field is smaller: that field
-/// then grows on demand, as a `Vec` does.
+/// all fields. `class_bytes`, what routes a returned value to a size class,
+/// is the `capacity` field's bytes alone, so a value always serves requests
+/// its `capacity` field can hold, however much its other fields grew.
 ///
 /// On the struct:
 /// - `#[poolable(new = "path")]`: `with_capacity_hint(bytes)` returns

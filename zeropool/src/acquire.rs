@@ -122,9 +122,15 @@ impl<T: Poolable> Inner<T> {
         let bytes = obj.capacity_bytes();
         self.budget.care_in(bytes);
         self.count_hit(slot, class, Hit::Alloc);
-        if bytes < self.classes.size(class) {
+        if obj.class_bytes() < self.classes.size(class) {
             // It cannot serve its class, so it must not come back to it.
-            return (obj, Ticket { bytes, class: Ticket::UNDERSIZE });
+            return (
+                obj,
+                Ticket {
+                    bytes,
+                    class: Ticket::UNDERSIZE,
+                },
+            );
         }
         (obj, Ticket::new(class, bytes))
     }

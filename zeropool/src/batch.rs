@@ -25,7 +25,11 @@ use crate::Poolable;
 impl<T: Poolable> Inner<T> {
     /// Hands out one object per requested size, in order, each passed
     /// through `wrap` (which makes the guard).
-    pub(crate) fn acquire_batch<G>(&self, sizes: &[usize], mut wrap: impl FnMut((T, Ticket)) -> G) -> Vec<G> {
+    pub(crate) fn acquire_batch<G>(
+        &self,
+        sizes: &[usize],
+        mut wrap: impl FnMut((T, Ticket)) -> G,
+    ) -> Vec<G> {
         let Some(slot) = self.local() else {
             return sizes.iter().map(|&n| wrap(self.acquire(n))).collect();
         };
@@ -47,8 +51,11 @@ impl<T: Poolable> Inner<T> {
         {
             // SAFETY: owner thread; no user code runs while `cache` lives.
             let cache = unsafe { slot.cache_mut() };
-            let mut missing: Vec<usize> =
-                wanted.iter().zip(cache.stacks.iter()).map(|(&w, stack)| w.saturating_sub(stack.len())).collect();
+            let mut missing: Vec<usize> = wanted
+                .iter()
+                .zip(cache.stacks.iter())
+                .map(|(&w, stack)| w.saturating_sub(stack.len()))
+                .collect();
             for (class, (&w, &m)) in wanted.iter().zip(&missing).enumerate() {
                 self.count_hits(Some(slot), class, Hit::Tls, w - m);
             }
@@ -85,14 +92,24 @@ impl<T: Poolable> Inner<T> {
     fn stage_from_shards(&self, slot: &Slot<T>, cache: &mut LocalCache<T>, missing: &mut [usize]) {
         for step in 0..self.shards.len() {
             let shard = &self.shards[(cache.home + step) & self.shard_mask];
-            if !missing.iter().enumerate().any(|(c, &m)| m > 0 && shard.has(c)) {
+            if !missing
+                .iter()
+                .enumerate()
+                .any(|(c, &m)| m > 0 && shard.has(c))
+            {
                 continue;
             }
-            let locked = if step == 0 { Some(shard.lock()) } else { shard.try_lock() };
+            let locked = if step == 0 {
+                Some(shard.lock())
+            } else {
+                shard.try_lock()
+            };
             let Some(mut locked) = locked else { continue };
             let hit = if step == 0 { Hit::Shared } else { Hit::Steal };
             for (class, m) in missing.iter_mut().enumerate().filter(|(_, m)| **m > 0) {
-                let (n, bytes) = locked.pop_run(class, *m, T::capacity_bytes, |obj, b| cache.push(class, obj, b));
+                let (n, bytes) = locked.pop_run(class, *m, T::capacity_bytes, |obj, b| {
+                    cache.push(class, obj, b)
+                });
                 cache.credit += bytes;
                 *m -= n;
                 self.count_hits(Some(slot), class, hit, n);
@@ -127,15 +144,22 @@ impl<T: Poolable> Inner<T> {
                 resume(panic);
                 continue;
             }
-            let bytes = obj.capacity_bytes();
+            let (bytes, class_bytes) = (obj.capacity_bytes(), obj.class_bytes());
             let route = match last {
-                Some((b, route)) if b == bytes => route,
-                _ => last.insert((bytes, self.classes.for_capacity(bytes))).1,
+                Some((b, route)) if b == class_bytes => route,
+                _ => {
+                    last.insert((class_bytes, self.classes.for_capacity(class_bytes)))
+                        .1
+                }
             };
             let class = match route {
                 Route::Class(class) => class,
                 Route::Undersize | Route::Oversize => {
-                    let reason = if route == Route::Undersize { Ev::Undersize } else { Ev::Oversize };
+                    let reason = if route == Route::Undersize {
+                        Ev::Undersize
+                    } else {
+                        Ev::Oversize
+                    };
                     self.count_origin(slot, Origin::Adopted);
                     self.count_freed(slot, reason, 1, 0);
                     drop(obj);
@@ -205,7 +229,8 @@ impl<T: Poolable> Drop for Overflow<'_, T> {
             let mut locked = pool.shards[home].lock();
             let mut rest = keep.into_iter().peekable();
             while let Some(&(_, class, _)) = rest.peek() {
-                let run = std::iter::from_fn(|| rest.next_if(|item| item.1 == class).map(|item| item.0));
+                let run =
+                    std::iter::from_fn(|| rest.next_if(|item| item.1 == class).map(|item| item.0));
                 locked.push_run(class, run, T::capacity_bytes);
             }
         }

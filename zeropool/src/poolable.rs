@@ -59,6 +59,15 @@ pub trait Poolable: Send + 'static {
     /// memory budget counts.
     fn capacity_bytes(&self) -> usize;
 
+    /// The bytes that decide which size class this value serves; by default
+    /// [`capacity_bytes`](Self::capacity_bytes). A type whose memory is
+    /// spread over several buffers (a derived struct) routes by the one the
+    /// capacity hint sized, while the budget still counts all of them.
+    #[inline(always)]
+    fn class_bytes(&self) -> usize {
+        self.capacity_bytes()
+    }
+
     /// Overwrites the bytes in use with zeros before [`reset`](Self::reset),
     /// when the pool was built with `wipe_on_return(true)`. The default does
     /// nothing; byte buffers override it.

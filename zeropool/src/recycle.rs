@@ -47,7 +47,11 @@ impl<T: Poolable> Inner<T> {
     fn free_unpooled(&self, obj: T, ticket: Ticket) {
         let slot = self.local();
         self.count_origin(slot, Origin::Returned(ticket));
-        let reason = if ticket.class == Ticket::OVERSIZE { Ev::Oversize } else { Ev::Undersize };
+        let reason = if ticket.class == Ticket::OVERSIZE {
+            Ev::Oversize
+        } else {
+            Ev::Undersize
+        };
         self.count_freed(slot, reason, 1, ticket.bytes);
         drop(obj);
     }
@@ -101,14 +105,20 @@ impl<T: Poolable> Inner<T> {
                 return Some((ticket.class as usize, bytes));
             }
         }
-        self.route_by_capacity(slot, bytes, origin)
+        self.route_by_capacity(slot, obj.class_bytes(), bytes, origin)
     }
 
     /// Routes an object whose capacity the pool has not seen (adopted, or
     /// changed while handed out).
     #[inline(never)]
-    fn route_by_capacity(&self, slot: Option<&Slot<T>>, bytes: usize, origin: Origin) -> Option<(usize, usize)> {
-        let reason = match self.classes.for_capacity(bytes) {
+    fn route_by_capacity(
+        &self,
+        slot: Option<&Slot<T>>,
+        class_bytes: usize,
+        bytes: usize,
+        origin: Origin,
+    ) -> Option<(usize, usize)> {
+        let reason = match self.classes.for_capacity(class_bytes) {
             Route::Class(class) => {
                 self.count_entry(origin, bytes);
                 return Some((class, bytes));
@@ -232,7 +242,10 @@ impl<T: Poolable> Inner<T> {
     fn spill(&self, slot: &Slot<T>, cache: &mut LocalCache<T>, class: usize, batch: usize) {
         let stack = &mut cache.stacks[class];
         let n = batch.min(stack.len());
-        let bytes = self.shards[cache.home].lock().push_run(class, stack.drain(..n), T::capacity_bytes);
+        let bytes =
+            self.shards[cache.home]
+                .lock()
+                .push_run(class, stack.drain(..n), T::capacity_bytes);
         cache.cached -= bytes;
         cache.objects -= n;
         cache.credit -= bytes;
