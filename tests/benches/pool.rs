@@ -251,7 +251,8 @@ where
         let mut left = iters as usize;
         while left > 0 {
             let n = left.min(RUN);
-            tx.send((0..n).map(|_| make()).collect()).expect("consumer alive");
+            tx.send((0..n).map(|_| make()).collect())
+                .expect("consumer alive");
             left -= n;
         }
     });

@@ -40,7 +40,7 @@ fn get_returns_an_empty_object_of_at_least_n_bytes() {
                 "round {round}, get({n}): {}",
                 buf.capacity()
             );
-            buf.extend(std::iter::repeat(0x5A).take(n.min(4096)));
+            buf.extend(std::iter::repeat_n(0x5A, n.min(4096)));
         }
     }
     let s = pool.stats();

@@ -1,11 +1,21 @@
-//! [`PoolBuilder`]: the settings of a pool, checked all together.
+//! [`PoolBuilder`]: the settings of a pool, from defaults, a config file,
+//! the environment and builder calls, checked all together.
+//!
+//! ```text
+//! defaults < file (.config_file / $ZEROPOOL_CONFIG / ./zeropool.toml) < ZEROPOOL_* env < builder calls
+//!                 └─ read only by from_config(), .config_file(), .named(), .load_config()
+//! ```
 
-use crate::error::{Error, Problem, Source};
+use crate::config::sources::{self, FileChoice};
+use crate::config::{validate, ConfigState, Numa, OnExhausted, PoolConfig, Shards, SizeClassSpec};
+use crate::config::{ByteSize, KEYS};
+use crate::error::{Error, Source};
 use crate::pool::{Fixed, Inner};
-use crate::size_class;
 use crate::{Pool, Poolable};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
+use std::path::PathBuf;
 
 /// Most shards a pool may have.
 pub const MAX_SHARDS: usize = 1024;
@@ -35,6 +45,16 @@ pub const DEFAULT_MAX_TOTAL_MEMORY: usize = 1 << 30;
 /// | `stats` | on |
 /// | `wipe_on_return` | off |
 ///
+/// ## Sources
+/// A plain builder reads nothing but its own calls: it is hermetic, whatever
+/// files or variables exist. [`config_file`](Self::config_file),
+/// [`named`](Self::named) and [`load_config`](Self::load_config) (which
+/// [`Pool::from_config`] uses) make it read, in increasing precedence:
+/// defaults < the config file < `ZEROPOOL_*` environment variables < the
+/// builder's own calls. Every setting, from every source, is checked
+/// together; `build` lists every problem with where its value came from,
+/// and builds nothing if there is one.
+///
 /// # Example
 /// ```
 /// use zeropool::BufferPool;
@@ -51,26 +71,51 @@ pub const DEFAULT_MAX_TOTAL_MEMORY: usize = 1 << 30;
 /// # Ok::<(), zeropool::Error>(())
 /// ```
 pub struct PoolBuilder<T> {
-    shards: Option<usize>,
-    tls_cache_size: usize,
-    batch_size: usize,
-    size_classes: Option<Vec<usize>>,
-    max_total_memory: Option<usize>,
-    stats: bool,
-    wipe_on_return: bool,
+    explicit: Explicit,
+    file: Option<PathBuf>,
+    name: Option<String>,
+    load: bool,
     _type: PhantomData<fn() -> T>,
+}
+
+/// Settings given by builder calls (or [`PoolBuilder::config`]), with their
+/// sources; applied over the file and the environment.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Explicit {
+    values: PoolConfig,
+    set: BTreeMap<&'static str, Source>,
+}
+
+impl Explicit {
+    fn set(&mut self, key: &'static str, f: impl FnOnce(&mut PoolConfig)) {
+        f(&mut self.values);
+        self.values.origins.remove(key);
+        self.set.insert(key, Source::Builder);
+    }
+
+    /// Copies every set value into `cfg`, recording its source.
+    pub(crate) fn apply(&self, cfg: &mut PoolConfig) {
+        for (&key, source) in &self.set {
+            cfg.copy_field(&self.values, key);
+            cfg.record(key, source.clone(), self.values.raw_text(key));
+        }
+    }
 }
 
 impl<T> fmt::Debug for PoolBuilder<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PoolBuilder")
-            .field("shards", &self.shards)
-            .field("tls_cache_size", &self.tls_cache_size)
-            .field("batch_size", &self.batch_size)
-            .field("size_classes", &self.size_classes)
-            .field("max_total_memory", &self.max_total_memory)
-            .field("stats", &self.stats)
-            .field("wipe_on_return", &self.wipe_on_return)
+        let mut d = f.debug_struct("PoolBuilder");
+        for key in KEYS {
+            let value = self
+                .explicit
+                .set
+                .contains_key(key)
+                .then(|| self.explicit.values.value_text(key).unwrap_or_default());
+            d.field(key, &value);
+        }
+        d.field("config_file", &self.file)
+            .field("named", &self.name)
+            .field("load_config", &self.load)
             .finish()
     }
 }
@@ -78,13 +123,10 @@ impl<T> fmt::Debug for PoolBuilder<T> {
 impl<T: Poolable> Default for PoolBuilder<T> {
     fn default() -> Self {
         Self {
-            shards: None,
-            tls_cache_size: DEFAULT_TLS_CACHE_SIZE,
-            batch_size: DEFAULT_BATCH_SIZE,
-            size_classes: None,
-            max_total_memory: None,
-            stats: true,
-            wipe_on_return: false,
+            explicit: Explicit::default(),
+            file: None,
+            name: None,
+            load: false,
             _type: PhantomData,
         }
     }
@@ -92,6 +134,10 @@ impl<T: Poolable> Default for PoolBuilder<T> {
 
 /// The shard count `shards = "auto"` picks: available CPUs rounded up to a
 /// power of two, at most 64.
+///
+/// ```
+/// assert!(zeropool::auto_shards().is_power_of_two());
+/// ```
 pub fn auto_shards() -> usize {
     std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -101,132 +147,276 @@ pub fn auto_shards() -> usize {
 
 impl<T: Poolable> PoolBuilder<T> {
     /// Number of shared shards, `1..=1024`; rounded up to a power of two.
+    ///
+    /// ```
+    /// assert_eq!(zeropool::BufferPool::builder().shards(3).build()?.shards(), 4);
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     pub fn shards(mut self, n: usize) -> Self {
-        self.shards = Some(n);
+        self.explicit.set("shards", |c| c.shards = Shards::Count(n));
         self
     }
 
     /// Idle objects each thread keeps per size class, `1..=65536`.
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::builder().tls_cache_size(32).build()?;
+    /// assert_eq!(pool.tls_cache_size(), 32);
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     pub fn tls_cache_size(mut self, n: usize) -> Self {
-        self.tls_cache_size = n;
+        self.explicit
+            .set("tls_cache_size", |c| c.tls_cache_size = n);
         self
     }
 
     /// Objects moved between a thread cache and a shard at once,
     /// `1..=tls_cache_size`.
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::builder().batch_size(2).build()?;
+    /// assert_eq!(pool.batch_size(), 2);
+    /// assert!(zeropool::BufferPool::builder().batch_size(9).build().is_err());
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     pub fn batch_size(mut self, n: usize) -> Self {
-        self.batch_size = n;
+        self.explicit.set("batch_size", |c| c.batch_size = n);
         self
     }
 
     /// Size classes in bytes: non-empty, strictly ascending, each in
     /// `1..=2^40`, at most 1024 of them.
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::builder().size_classes(&[1024, 8192]).build()?;
+    /// assert_eq!(pool.size_classes(), &[1024, 8192]);
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     pub fn size_classes(mut self, sizes: &[usize]) -> Self {
-        self.size_classes = Some(sizes.to_vec());
+        let list = SizeClassSpec::List(sizes.iter().map(|&s| ByteSize::from(s)).collect());
+        self.explicit.set("size_classes", |c| c.size_classes = list);
         self
     }
 
     /// Most idle bytes the pool keeps across all thread caches and shards;
     /// `0` keeps nothing.
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::builder().max_total_memory(1 << 20).build()?;
+    /// assert_eq!(pool.max_total_memory(), 1 << 20);
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     pub fn max_total_memory(mut self, bytes: usize) -> Self {
-        self.max_total_memory = Some(bytes);
+        self.explicit
+            .set("max_total_memory", |c| c.max_total_memory = bytes.into());
         self
     }
 
     /// Whether counters are kept (gauges always are).
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::builder().stats(false).build()?;
+    /// drop(pool.get(4096));
+    /// assert_eq!(pool.stats().gets, 0);
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     pub fn stats(mut self, on: bool) -> Self {
-        self.stats = on;
+        self.explicit.set("stats", |c| c.stats = on);
         self
     }
 
     /// Zero the used bytes of byte buffers before they are cached (for keys
     /// and personal data). Only types whose [`Poolable::wipe`] does so are
     /// affected.
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::builder().wipe_on_return(true).build()?;
+    /// assert!(pool.wipe_on_return());
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     pub fn wipe_on_return(mut self, on: bool) -> Self {
-        self.wipe_on_return = on;
+        self.explicit
+            .set("wipe_on_return", |c| c.wipe_on_return = on);
+        self
+    }
+
+    /// NUMA placement (accepted and kept; a later release acts on it).
+    ///
+    /// ```
+    /// use zeropool::{BufferPool, Numa};
+    ///
+    /// let pool = BufferPool::builder().numa(Numa::Off).build()?;
+    /// assert_eq!(pool.config().numa, Numa::Off);
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
+    pub fn numa(mut self, numa: Numa) -> Self {
+        self.explicit.set("numa", |c| c.numa = numa);
+        self
+    }
+
+    /// Hard cap on bytes handed out (accepted and kept; a later release
+    /// enforces it).
+    ///
+    /// ```
+    /// use zeropool::{BufferPool, ByteSize};
+    ///
+    /// let pool = BufferPool::builder().max_outstanding_memory(4 << 30).build()?;
+    /// assert_eq!(pool.config().max_outstanding_memory, Some(ByteSize(4 << 30)));
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
+    pub fn max_outstanding_memory(mut self, bytes: usize) -> Self {
+        self.explicit.set("max_outstanding_memory", |c| {
+            c.max_outstanding_memory = Some(bytes.into())
+        });
+        self
+    }
+
+    /// What a `get` does past `max_outstanding_memory` (accepted and kept; a
+    /// later release enforces it).
+    ///
+    /// ```
+    /// use zeropool::{BufferPool, OnExhausted};
+    ///
+    /// let pool = BufferPool::builder().on_exhausted(OnExhausted::Wait).build()?;
+    /// assert_eq!(pool.config().on_exhausted, OnExhausted::Wait);
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
+    pub fn on_exhausted(mut self, on: OnExhausted) -> Self {
+        self.explicit.set("on_exhausted", |c| c.on_exhausted = on);
+        self
+    }
+
+    /// Every setting of `config`, as if each were a builder call (later
+    /// calls still override them). Values keep the sources `config`
+    /// recorded, so problems still name the file line they came from.
+    ///
+    /// ```
+    /// use zeropool::{BufferPool, PoolConfig};
+    ///
+    /// let config = PoolConfig::from_toml_str("[pool]\nshards = 2\n")?;
+    /// let pool = BufferPool::builder().config(&config).tls_cache_size(16).build()?;
+    /// assert_eq!((pool.shards(), pool.tls_cache_size()), (2, 16));
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
+    pub fn config(mut self, config: &PoolConfig) -> Self {
+        for key in KEYS {
+            self.explicit.values.copy_field(config, key);
+            // Keep how the value was written, for messages.
+            match config.origins.get(key) {
+                Some(origin) => self.explicit.values.origins.insert(key, origin.clone()),
+                None => self.explicit.values.origins.remove(key),
+            };
+            let source = match config.source(key) {
+                Some(Source::Default) | None => Source::Builder,
+                Some(s) => s,
+            };
+            self.explicit.set.insert(key, source);
+        }
+        self
+    }
+
+    /// Reads this TOML file (it must exist) and the `ZEROPOOL_*` environment,
+    /// under the builder's own calls.
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("zp-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("pool.toml");
+    /// std::fs::write(&path, "[pool]\nshards = 2\nmax_total_memory = \"64 MiB\"\n")?;
+    ///
+    /// let pool = zeropool::BufferPool::builder().config_file(&path).build()?;
+    /// assert_eq!(pool.shards(), 2);
+    /// assert_eq!(pool.max_total_memory(), 64 << 20);
+    ///
+    /// let missing = zeropool::BufferPool::builder().config_file(dir.join("nope.toml")).build();
+    /// assert!(missing.unwrap_err().to_string().contains("nope.toml"));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.file = Some(path.into());
+        self
+    }
+
+    /// Reads the named pool's table, `[pools.<name>]`, instead of `[pool]`
+    /// (from the [`config_file`](Self::config_file), else the discovered
+    /// file, plus `ZEROPOOL_POOLS__<NAME>__*` variables). A name with no
+    /// table gets the defaults.
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::builder().named("net").build()?;
+    /// assert_eq!(pool.config_section(), "pools.net");
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Reads the discovered config file (`$ZEROPOOL_CONFIG`, else
+    /// `./zeropool.toml` if present) and the `ZEROPOOL_*` environment, under
+    /// the builder's own calls. [`Pool::from_config`] is
+    /// `builder().load_config().build()`.
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::builder().load_config().stats(false).build()?;
+    /// assert!(!pool.config().stats);
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
+    pub fn load_config(mut self) -> Self {
+        self.load = true;
         self
     }
 
     /// Checks every setting and builds the pool, or lists all problems.
+    ///
+    /// ```
+    /// use zeropool::{BufferPool, Error};
+    ///
+    /// let err = BufferPool::builder().shards(0).tls_cache_size(0).build().unwrap_err();
+    /// assert_eq!(err.problems().len(), 2);
+    /// assert!(BufferPool::builder().build().is_ok());
+    /// ```
     pub fn build(self) -> Result<Pool<T>, Error> {
-        let mut problems = Vec::new();
-        let mut bad = |key: &str, value: String, accepted: String| {
-            problems.push(Problem {
-                key: key.into(),
-                value,
-                source: Source::Builder,
-                accepted,
-            });
+        let section = match (&self.name, T::config_section()) {
+            (Some(name), _) => format!("pools.{name}"),
+            (None, Some(name)) => format!("pools.{name}"),
+            (None, None) => "pool".to_string(),
         };
-        let shards = match self.shards {
-            None => auto_shards(),
-            Some(n) if (1..=MAX_SHARDS).contains(&n) => n.next_power_of_two(),
-            Some(n) => {
-                bad(
-                    "shards",
-                    n.to_string(),
-                    format!("an integer from 1 to {MAX_SHARDS}"),
-                );
-                1
-            }
+        let reads = self.file.is_some() || self.name.is_some() || self.load;
+        let (mut cfg, unparsed, mut problems, file) = if reads {
+            let choice = match &self.file {
+                Some(path) => FileChoice::Required(path.clone(), Source::Builder),
+                None => FileChoice::Discover,
+            };
+            let gathered = sources::gather(choice, true);
+            let s = gathered.section(&section);
+            let problems = gathered.problems_except(&section);
+            (s.config, s.unparsed, problems, gathered.file)
+        } else {
+            (PoolConfig::default(), Vec::new(), Vec::new(), None)
         };
-        if !(1..=MAX_TLS_CACHE_SIZE).contains(&self.tls_cache_size) {
-            bad(
-                "tls_cache_size",
-                self.tls_cache_size.to_string(),
-                format!("an integer from 1 to {MAX_TLS_CACHE_SIZE}"),
-            );
-        }
-        if self.batch_size == 0 || self.batch_size > self.tls_cache_size {
-            bad(
-                "batch_size",
-                self.batch_size.to_string(),
-                format!(
-                    "an integer from 1 to tls_cache_size ({})",
-                    self.tls_cache_size
-                ),
-            );
-        }
-        let classes = self.size_classes.unwrap_or_else(size_class::default_sizes);
-        if let Some(reason) = check_classes(&classes) {
-            bad("size_classes", format!("{classes:?}"), reason);
-        }
+        self.explicit.apply(&mut cfg);
+        problems.extend(validate::check(
+            &cfg,
+            reads.then_some(section.as_str()),
+            &unparsed,
+        ));
         if !problems.is_empty() {
-            return Err(Error::Invalid(problems));
+            return Err(validate::invalid(problems));
         }
         let fixed = Fixed {
-            shards,
-            classes,
-            wipe_on_return: self.wipe_on_return,
+            shards: cfg.shards.resolve(),
+            classes: cfg.size_classes.sizes(),
+            wipe_on_return: cfg.wipe_on_return,
         };
-        Ok(Pool {
-            inner: Inner::new(
-                fixed,
-                self.tls_cache_size,
-                self.batch_size,
-                self.max_total_memory,
-                self.stats,
-            ),
-        })
+        // An unset budget is left to the pool's default policy.
+        let budget = (cfg.source("max_total_memory") != Some(Source::Default))
+            .then(|| cfg.max_total_memory.to_usize().unwrap_or(usize::MAX));
+        let (tls, batch, stats) = (cfg.tls_cache_size, cfg.batch_size, cfg.stats);
+        let state = ConfigState::new(cfg, section, reads, self.explicit, file);
+        let inner = Inner::new(fixed, tls, batch, budget, stats, state);
+        inner.apply_placeholder_limits();
+        Ok(Pool { inner })
     }
-}
-
-/// What is wrong with a class list, if anything.
-fn check_classes(classes: &[usize]) -> Option<String> {
-    let accepted = format!(
-        "1 to {MAX_SIZE_CLASSES} sizes in bytes, strictly ascending, each from 1 to {MAX_CLASS_SIZE}"
-    );
-    if classes.is_empty() {
-        return Some(format!("{accepted}; the list is empty"));
-    }
-    if classes.len() > MAX_SIZE_CLASSES {
-        return Some(format!("{accepted}; got {} sizes", classes.len()));
-    }
-    if let Some(&s) = classes.iter().find(|&&s| s == 0 || s > MAX_CLASS_SIZE) {
-        return Some(format!("{accepted}; {s} is out of range"));
-    }
-    if let Some(w) = classes.windows(2).find(|w| w[0] >= w[1]) {
-        return Some(format!("{accepted}; {} is followed by {}", w[0], w[1]));
-    }
-    None
 }

@@ -66,6 +66,19 @@
 //! - `bytes`: [`Poolable`] for `bytes::BytesMut`.
 //! - `derive` (default): `#[derive(Poolable)]` for structs, field by field
 //!   through [`PoolField`].
+//! - `watch`: `Pool::watch` reloads the limits when the config file
+//!   changes (with `notify`; reload outcomes are `tracing` events).
+//!
+//! ## Configuration
+//! `Pool::from_config()` reads `$ZEROPOOL_CONFIG` (else `./zeropool.toml`)
+//! and `ZEROPOOL_*` variables; [`PoolBuilder::config_file`],
+//! [`PoolBuilder::named`] and [`PoolBuilder::load_config`] do the same under
+//! builder calls. A plain builder reads no file or variable. Precedence:
+//! defaults < file < environment < builder calls; every problem is reported
+//! with where its value came from ([`Problem`], [`Source`]).
+//! [`Pool::reload`] changes the limits of a running pool all at once; the
+//! `zeropool` binary (`zeropool check`, `zeropool topology`) shows what a
+//! file resolves to.
 
 #![warn(missing_docs)]
 
@@ -73,6 +86,7 @@ mod acquire;
 mod batch;
 mod budget;
 mod builder;
+mod config;
 mod error;
 mod field;
 mod guard;
@@ -90,6 +104,12 @@ mod thread_cache;
 pub use builder::{
     auto_shards, PoolBuilder, DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOTAL_MEMORY, DEFAULT_TLS_CACHE_SIZE,
     MAX_CLASS_SIZE, MAX_SHARDS, MAX_SIZE_CLASSES, MAX_TLS_CACHE_SIZE,
+};
+#[cfg(feature = "watch")]
+pub use config::WatchHandle;
+pub use config::{
+    ByteSize, Change, ConfigSet, Numa, OnExhausted, PoolConfig, ReloadReport, Setting, Shards,
+    SizeClassSpec,
 };
 pub use error::{Error, Problem, Source};
 #[doc(hidden)]
@@ -225,7 +245,8 @@ impl<T: Poolable> Pool<T> {
     /// assert_eq!(many.len(), 32);
     /// ```
     pub fn get_batch(&self, sizes: &[usize]) -> Vec<PoolGuard<'_, T>> {
-        self.inner.acquire_batch(sizes, |loan| PoolGuard::new(&self.inner, loan))
+        self.inner
+            .acquire_batch(sizes, |loan| PoolGuard::new(&self.inner, loan))
     }
 
     /// Gives many objects to the pool (as [`put`](Self::put) does), taking
@@ -302,6 +323,7 @@ impl<T: Poolable> Pool<T> {
     /// A snapshot of the counters and gauges (see [`PoolStats`]).
     pub fn stats(&self) -> PoolStats {
         let inner = &*self.inner;
+        let (reload_errors, last_reload_error) = inner.config.errors();
         let n = inner.classes.len();
         let reserved_before = inner.budget.reserved();
         let mut totals = Totals::new(n);
@@ -380,6 +402,8 @@ impl<T: Poolable> Pool<T> {
             bytes_reserved: reserved_after,
             max_total_memory: inner.budget.limit(),
             classes,
+            reload_errors,
+            last_reload_error,
         }
     }
 }

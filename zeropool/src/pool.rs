@@ -95,6 +95,13 @@ pub(crate) struct Inner<T: Poolable> {
     pub(crate) batch_size: AtomicUsize,
     pub(crate) stats_on: AtomicBool,
     pub(crate) fixed: Fixed,
+    /// Hard cap on bytes handed out (`usize::MAX`: none). Stored by reloads;
+    /// enforcing it is a later change's.
+    pub(crate) max_outstanding_memory: AtomicUsize,
+    /// What a `get` past that cap does (index into `OnExhausted::NAMES`).
+    pub(crate) on_exhausted: AtomicUsize,
+    /// The effective config, reload state and errors (see `config`).
+    pub(crate) config: crate::config::ConfigState,
 }
 
 impl<T: Poolable> Inner<T> {
@@ -121,6 +128,7 @@ impl<T: Poolable> Inner<T> {
         batch_size: usize,
         max_total_memory: Option<usize>,
         stats: bool,
+        config: crate::config::ConfigState,
     ) -> Arc<Self> {
         let (cap, auto) = match max_total_memory {
             Some(bytes) => (bytes, false),
@@ -141,6 +149,9 @@ impl<T: Poolable> Inner<T> {
             tls_cache_size: AtomicUsize::new(tls_cache_size),
             batch_size: AtomicUsize::new(batch_size),
             stats_on: AtomicBool::new(stats),
+            max_outstanding_memory: AtomicUsize::new(usize::MAX),
+            on_exhausted: AtomicUsize::new(0),
+            config,
             classes,
             fixed,
         })

@@ -73,6 +73,30 @@ pub trait Poolable: Send + 'static {
     /// nothing; byte buffers override it.
     fn wipe(&mut self) {}
 
+    /// The config-file table this type's pools read by default:
+    /// `Some("frames")` makes [`Pool::from_config`](crate::Pool::from_config)
+    /// read `[pools.frames]` (and `ZEROPOOL_POOLS__FRAMES__*`). The default,
+    /// `None`, reads `[pool]`. `#[poolable(config = "frames")]` sets it.
+    ///
+    /// ```
+    /// use zeropool::{Pool, Poolable};
+    ///
+    /// struct Frame(Vec<u8>);
+    /// impl Poolable for Frame {
+    ///     fn with_capacity_hint(n: usize) -> Self { Frame(Vec::with_capacity(n)) }
+    ///     fn reset(&mut self) { self.0.clear() }
+    ///     fn capacity_bytes(&self) -> usize { self.0.capacity() }
+    ///     fn config_section() -> Option<&'static str> { Some("frames") }
+    /// }
+    ///
+    /// let pool = Pool::<Frame>::from_config()?;
+    /// assert_eq!(pool.config_section(), "pools.frames");
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
+    fn config_section() -> Option<&'static str> {
+        None
+    }
+
     /// `true` when [`reset`](Self::reset) and [`wipe`](Self::wipe) can never
     /// panic (e.g. clearing a `Vec` of plain bytes): the pool then skips its
     /// panic guard on the return path. Leave it `false` when unsure; a wrong

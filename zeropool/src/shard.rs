@@ -151,7 +151,7 @@ impl<T> Locked<'_, T> {
     }
 
     /// Objects of `class` held.
-    #[cfg(any(test, zeropool_loom))]
+    #[cfg(zeropool_loom)]
     pub(crate) fn len(&self, class: usize) -> usize {
         self.guard.classes[class].len()
     }

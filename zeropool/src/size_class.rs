@@ -75,11 +75,17 @@ impl SizeClasses {
         let mut first_fit = Box::new([0u16; BUCKETS]);
         let mut last_fit = Box::new([-1i16; BUCKETS]);
         for b in 0..BUCKETS {
-            let Some((lo, hi)) = bucket_range(b) else { continue };
+            let Some((lo, hi)) = bucket_range(b) else {
+                continue;
+            };
             first_fit[b] = sizes.iter().take_while(|&&s| (s as u128) < lo).count() as u16;
             last_fit[b] = sizes.iter().take_while(|&&s| (s as u128) <= hi).count() as i16 - 1;
         }
-        Self { sizes: sizes.into(), first_fit, last_fit }
+        Self {
+            sizes: sizes.into(),
+            first_fit,
+            last_fit,
+        }
     }
 
     /// The class sizes, ascending.
@@ -153,7 +159,7 @@ pub(crate) fn geometric_sizes(min: usize, max: usize, per_doubling: u32) -> Vec<
             if size > max {
                 break;
             }
-            if out.last().map_or(true, |&last| last < size) {
+            if out.last().is_none_or(|&last| last < size) {
                 out.push(size);
             }
         }

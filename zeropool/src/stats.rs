@@ -196,6 +196,11 @@ pub struct PoolStats {
     pub max_total_memory: usize,
     /// Per size class, ascending.
     pub classes: Vec<ClassStats>,
+    /// Reloads that failed (bad values, changed fixed keys, or a watched
+    /// file that was corrupt or missing).
+    pub reload_errors: usize,
+    /// The error of the last failed reload, until a reload succeeds.
+    pub last_reload_error: Option<String>,
 }
 
 /// Counters of one size class.
