@@ -18,9 +18,19 @@ use crate::thread_cache::{LocalCache, Slot};
 use crate::Poolable;
 
 impl<T: Poolable> Inner<T> {
-    /// Hands out an object of at least `n` bytes.
+    /// Hands out an object of at least `n` bytes, under the outstanding
+    /// cap if there is one.
     #[inline(always)]
     pub(crate) fn acquire(&self, n: usize) -> (T, Ticket) {
+        if self.gate.cap() != crate::gate::NO_CAP {
+            return self.acquire_capped(n);
+        }
+        self.acquire_uncapped(n)
+    }
+
+    /// Hands out an object of at least `n` bytes, ignoring any cap.
+    #[inline(always)]
+    pub(crate) fn acquire_uncapped(&self, n: usize) -> (T, Ticket) {
         let Some(class) = self.classes.for_request(n) else {
             return self.acquire_oversize(n);
         };
@@ -129,6 +139,7 @@ impl<T: Poolable> Inner<T> {
                 Ticket {
                     bytes,
                     class: Ticket::UNDERSIZE,
+                    charged: false,
                 },
             );
         }

@@ -30,7 +30,9 @@ impl<T: Poolable> Inner<T> {
         sizes: &[usize],
         mut wrap: impl FnMut((T, Ticket)) -> G,
     ) -> Vec<G> {
-        let Some(slot) = self.local() else {
+        // Under a cap every object is charged (and may wait) one at a time.
+        let capped = self.gate.cap() != crate::gate::NO_CAP;
+        let Some(slot) = self.local().filter(|_| !capped) else {
             return sizes.iter().map(|&n| wrap(self.acquire(n))).collect();
         };
         let mut doomed = Vec::new();
@@ -138,7 +140,11 @@ impl<T: Poolable> Inner<T> {
         }
         // Batches are mostly one size: route each distinct capacity once.
         let mut last: Option<(usize, Route)> = None;
+        let capped = self.gate.cap() != crate::gate::NO_CAP;
         for mut obj in objs {
+            if capped {
+                self.gate.discharge_detached(obj.capacity_bytes());
+            }
             if let Err(panic) = self.clean(&mut obj, Origin::Adopted) {
                 drop(obj);
                 resume(panic);

@@ -83,12 +83,16 @@
 #![warn(missing_docs)]
 
 mod acquire;
+#[cfg(feature = "async")]
+mod async_get;
 mod batch;
 mod budget;
 mod builder;
+mod capped;
 mod config;
 mod error;
 mod field;
+mod gate;
 mod guard;
 mod local;
 mod maintain;
@@ -101,6 +105,8 @@ mod stats;
 mod sync;
 mod thread_cache;
 
+#[cfg(feature = "async")]
+pub use async_get::{GetAsync, GetOwnedAsync};
 pub use builder::{
     auto_shards, PoolBuilder, DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOTAL_MEMORY, DEFAULT_TLS_CACHE_SIZE,
     MAX_CLASS_SIZE, MAX_SHARDS, MAX_SIZE_CLASSES, MAX_TLS_CACHE_SIZE,
@@ -115,6 +121,7 @@ pub use error::{Error, Problem, Source};
 #[doc(hidden)]
 pub use field::__private;
 pub use field::PoolField;
+pub use gate::Exhausted;
 pub use guard::{OwnedPoolGuard, PoolGuard};
 pub use poolable::Poolable;
 pub use stats::{ClassStats, PoolStats};
@@ -404,6 +411,15 @@ impl<T: Poolable> Pool<T> {
             classes,
             reload_errors,
             last_reload_error,
+            max_outstanding_memory: Some(inner.gate.cap()).filter(|&c| c != gate::NO_CAP),
+            bytes_charged: inner.gate.charged(),
+            waits: load(&inner.gate.counters.waits),
+            waiting: inner.gate.waiting(),
+            wait_time_total: inner.gate.wait_times().0,
+            wait_time_max: inner.gate.wait_times().1,
+            timeouts: load(&inner.gate.counters.timeouts),
+            exhausted_errors: load(&inner.gate.counters.exhausted),
+            cap_overshoots: load(&inner.gate.counters.overshoots),
         }
     }
 }
@@ -424,4 +440,9 @@ impl Pool<Vec<u8>> {
         buf.resize(n, 0);
         buf
     }
+}
+
+/// Reads one of the cap's counters.
+fn load(counter: &sync::AtomicU64) -> usize {
+    counter.load(sync::Ordering::Relaxed) as usize
 }

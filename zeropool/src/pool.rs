@@ -31,6 +31,8 @@ pub(crate) struct Ticket {
     /// The class it was handed out for, or [`Ticket::OVERSIZE`]. While the
     /// capacity is unchanged the object returns to this class without routing.
     pub(crate) class: u32,
+    /// Whether `bytes` are charged against the outstanding-memory cap.
+    pub(crate) charged: bool,
 }
 
 impl Ticket {
@@ -46,6 +48,7 @@ impl Ticket {
         Self {
             bytes,
             class: class as u32,
+            charged: false,
         }
     }
 
@@ -54,6 +57,7 @@ impl Ticket {
         Self {
             bytes,
             class: Self::OVERSIZE,
+            charged: false,
         }
     }
 }
@@ -95,9 +99,8 @@ pub(crate) struct Inner<T: Poolable> {
     pub(crate) batch_size: AtomicUsize,
     pub(crate) stats_on: AtomicBool,
     pub(crate) fixed: Fixed,
-    /// Hard cap on bytes handed out (`usize::MAX`: none). Stored by reloads;
-    /// enforcing it is a later change's.
-    pub(crate) max_outstanding_memory: AtomicUsize,
+    /// The cap on bytes handed out (`max_outstanding_memory`) and its waiters.
+    pub(crate) gate: crate::gate::Gate,
     /// What a `get` past that cap does (index into `OnExhausted::NAMES`).
     pub(crate) on_exhausted: AtomicUsize,
     /// The effective config, reload state and errors (see `config`).
@@ -149,7 +152,7 @@ impl<T: Poolable> Inner<T> {
             tls_cache_size: AtomicUsize::new(tls_cache_size),
             batch_size: AtomicUsize::new(batch_size),
             stats_on: AtomicBool::new(stats),
-            max_outstanding_memory: AtomicUsize::new(usize::MAX),
+            gate: crate::gate::Gate::new(crate::gate::NO_CAP),
             on_exhausted: AtomicUsize::new(0),
             config,
             classes,

@@ -33,6 +33,9 @@ impl<T: Poolable> Inner<T> {
     /// caller must neither use nor drop it afterwards.
     #[inline(always)]
     pub(crate) unsafe fn release(&self, obj: &mut ManuallyDrop<T>, ticket: Ticket) {
+        if ticket.charged {
+            self.gate.discharge(ticket.bytes);
+        }
         if ticket.class >= Ticket::UNDERSIZE {
             // SAFETY: the caller hands over `obj`; it is taken exactly once.
             return self.free_unpooled(unsafe { ManuallyDrop::take(obj) }, ticket);
@@ -56,8 +59,12 @@ impl<T: Poolable> Inner<T> {
         drop(obj);
     }
 
-    /// Accounts a guard turned into a plain object.
+    /// Accounts a guard turned into a plain object. A charged one stays
+    /// charged against the cap until given back (or forgotten).
     pub(crate) fn detach(&self, ticket: Ticket) {
+        if ticket.charged {
+            self.gate.add_detached(ticket.bytes);
+        }
         let slot = self.local();
         self.count(slot, Ev::Detached, 1);
         self.budget.care_out(ticket.bytes);
@@ -131,9 +138,13 @@ impl<T: Poolable> Inner<T> {
         None
     }
 
-    /// Takes back an object given by value (`put`).
+    /// Takes back an object given by value (`put`): under a cap, it gives
+    /// back a detached object's charge.
     #[inline]
     pub(crate) fn recycle(&self, obj: T, origin: Origin) {
+        if self.gate.cap() != crate::gate::NO_CAP {
+            self.gate.discharge_detached(obj.capacity_bytes());
+        }
         let mut obj = ManuallyDrop::new(obj);
         // SAFETY: `obj` is a live object we own and never touch again.
         unsafe { self.recycle_in_place(&mut obj, origin) }

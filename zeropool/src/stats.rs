@@ -194,6 +194,26 @@ pub struct PoolStats {
     pub bytes_reserved: usize,
     /// The budget (`max_total_memory`).
     pub max_total_memory: usize,
+    /// The cap on bytes handed out (`max_outstanding_memory`), if any.
+    pub max_outstanding_memory: Option<usize>,
+    /// Bytes charged against that cap: live guards plus detached objects
+    /// not yet given back.
+    pub bytes_charged: usize,
+    /// Requests that had to wait for room under the cap.
+    pub waits: usize,
+    /// Requests waiting right now.
+    pub waiting: usize,
+    /// Time all served waiters waited, together.
+    pub wait_time_total: std::time::Duration,
+    /// The longest time a served waiter waited.
+    pub wait_time_max: std::time::Duration,
+    /// `get_timeout` calls that gave up.
+    pub timeouts: usize,
+    /// `Exhausted` errors returned (`try_get`, `get_timeout`).
+    pub exhausted_errors: usize,
+    /// Gets that went past the cap (policy `allocate` or `error`, or a
+    /// request larger than the cap itself).
+    pub cap_overshoots: usize,
     /// Per size class, ascending.
     pub classes: Vec<ClassStats>,
     /// Reloads that failed (bad values, changed fixed keys, or a watched
@@ -272,6 +292,21 @@ impl fmt::Display for PoolStats {
             self.reset_panics,
             self.trimmed,
             self.contention_events
-        )
+        )?;
+        if let Some(cap) = self.max_outstanding_memory {
+            write!(
+                f,
+                "\ncap {} B: charged {} B, waits {} (now {}, longest {:?}), timeouts {}, exhausted {}, overshoots {}",
+                cap,
+                self.bytes_charged,
+                self.waits,
+                self.waiting,
+                self.wait_time_max,
+                self.timeouts,
+                self.exhausted_errors,
+                self.cap_overshoots
+            )?;
+        }
+        Ok(())
     }
 }

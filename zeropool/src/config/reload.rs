@@ -77,7 +77,7 @@ impl ConfigState {
 }
 
 impl<T: Poolable> Inner<T> {
-    /// Stores the limits a later release enforces, for its slow paths.
+    /// Applies the outstanding-memory cap and its policy from the config.
     pub(crate) fn apply_placeholder_limits(&self) {
         let cfg = self.config.current.lock();
         self.store_placeholders(&cfg);
@@ -87,12 +87,16 @@ impl<T: Poolable> Inner<T> {
         let cap = cfg
             .max_outstanding_memory
             .map_or(usize::MAX, |b| b.to_usize().unwrap_or(usize::MAX));
-        self.max_outstanding_memory.store(cap, Ordering::Relaxed);
+        // Set the policy first: waiters the new cap frees see the new policy.
         let mode = OnExhausted::NAMES
             .iter()
             .position(|&(_, e)| e == cfg.on_exhausted)
             .unwrap_or(0);
         self.on_exhausted.store(mode, Ordering::Relaxed);
+        if cap != self.gate.cap() {
+            // Wakes the waiters that now fit; refuses those that never can.
+            self.gate.set_cap(cap);
+        }
     }
 
     /// The applied config with the live limits.

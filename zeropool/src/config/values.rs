@@ -262,6 +262,13 @@ impl OnExhausted {
         ("wait", OnExhausted::Wait),
     ];
 
+    /// The policy stored at `index` of [`Self::NAMES`] (allocate if out of range).
+    pub(crate) fn from_index(index: usize) -> Self {
+        Self::NAMES
+            .get(index)
+            .map_or(OnExhausted::Allocate, |&(_, e)| e)
+    }
+
     /// The name in a config file.
     pub(crate) fn name(self) -> &'static str {
         match self {

@@ -1,0 +1,197 @@
+//! Gets under the outstanding-memory cap: `try_get`, `get_timeout`, and
+//! what `get` does when a request does not fit (the `on_exhausted` policy).
+//!
+//! ```text
+//! get(n) ── no cap? ──► the ordinary path (one load and a compare more)
+//!   │ cap
+//!   ▼
+//! charge = size class of n (or n if oversize) ── fits and nobody waits? ──► get, charged
+//!   │ no
+//!   ├─ policy `wait` and charge <= cap ─► queue, park the thread until served
+//!   └─ policy `allocate`, `error`, or charge > cap (it could never fit)
+//!        ─► get anyway, charged past the cap (an overshoot, counted)
+//! try_get(n)           ─► Err(Exhausted) instead of waiting or overshooting
+//! get_timeout(n, d)    ─► waits at most d, then Err(Exhausted)
+//! ```
+//! What is charged is the object's capacity when handed out; a guard gives
+//! it back when dropped. An object detached with `into_inner` stays charged
+//! until it is given back with `put`, or the pool is told it is gone
+//! ([`Pool::forget_detached`]).
+
+use crate::config::OnExhausted;
+use crate::gate::{Exhausted, Outcome, NO_CAP};
+use crate::pool::{Inner, Ticket};
+use crate::sync::Ordering;
+use crate::{Pool, PoolGuard, Poolable};
+use std::time::{Duration, Instant};
+
+impl<T: Poolable> Inner<T> {
+    /// The policy for gets that do not fit under the cap.
+    pub(crate) fn on_exhausted(&self) -> OnExhausted {
+        OnExhausted::from_index(self.on_exhausted.load(Ordering::Relaxed))
+    }
+
+    /// What a request of `n` bytes is charged before its object is known:
+    /// its size class, or `n` itself if it is oversize.
+    #[inline]
+    pub(crate) fn expected_charge(&self, n: usize) -> usize {
+        self.classes
+            .for_request(n)
+            .map_or(n, |class| self.classes.size(class))
+    }
+
+    /// Gets an object once `expected` bytes are charged for it, correcting
+    /// the charge to the object's real capacity. If getting the object
+    /// panics (a panicking constructor), the charge is given back.
+    pub(crate) fn acquire_charged(&self, n: usize, expected: usize) -> (T, Ticket) {
+        struct Refund<'a>(&'a crate::gate::Gate, usize);
+        impl Drop for Refund<'_> {
+            fn drop(&mut self) {
+                self.0.discharge(self.1);
+            }
+        }
+        let refund = Refund(&self.gate, expected);
+        let (obj, mut ticket) = self.acquire_uncapped(n);
+        std::mem::forget(refund);
+        if ticket.bytes > expected {
+            self.gate.force_charge(ticket.bytes - expected);
+        } else {
+            self.gate.discharge(expected - ticket.bytes);
+        }
+        ticket.charged = true;
+        (obj, ticket)
+    }
+
+    /// `get` under a cap: by the `on_exhausted` policy.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn acquire_capped(&self, n: usize) -> (T, Ticket) {
+        let expected = self.expected_charge(n);
+        if self.gate.try_charge(expected) {
+            return self.acquire_charged(n, expected);
+        }
+        if self.on_exhausted() == OnExhausted::Wait && expected <= self.gate.cap() {
+            let charged =
+                match self
+                    .gate
+                    .charge_or_enqueue(expected, None, Some(std::thread::current()))
+                {
+                    Ok(()) => true,
+                    Err(waiter) => self.gate.wait(&waiter, None) == Outcome::Granted,
+                };
+            if charged {
+                return self.acquire_charged(n, expected);
+            }
+        }
+        // `allocate`, `error` (a `get` cannot fail), a request larger than
+        // the cap, or a cap lowered below it while it waited: overshoot.
+        self.gate.force_charge(expected);
+        self.acquire_charged(n, expected)
+    }
+
+    /// Charges a request of `n` bytes, waiting until `deadline` (or not at
+    /// all), whatever the policy.
+    pub(crate) fn charge_until(
+        &self,
+        n: usize,
+        deadline: Option<Instant>,
+    ) -> Result<usize, Exhausted> {
+        let expected = self.expected_charge(n);
+        if self.gate.try_charge(expected) {
+            return Ok(expected);
+        }
+        if expected > self.gate.cap() || deadline.is_none() {
+            return Err(self.gate.exhausted(expected));
+        }
+        let waiter = match self
+            .gate
+            .charge_or_enqueue(expected, None, Some(std::thread::current()))
+        {
+            Ok(()) => return Ok(expected),
+            Err(waiter) => waiter,
+        };
+        match self.gate.wait(&waiter, deadline) {
+            Outcome::Granted => Ok(expected),
+            Outcome::Refused | Outcome::TimedOut => Err(self.gate.exhausted(expected)),
+        }
+    }
+}
+
+impl<T: Poolable> Pool<T> {
+    /// Like [`get`](Self::get), but fails at once with [`Exhausted`] when the
+    /// request does not fit under `max_outstanding_memory` (or others are
+    /// waiting for room), whatever `on_exhausted` says. Without a cap it
+    /// never fails.
+    ///
+    /// ```
+    /// use zeropool::BufferPool;
+    ///
+    /// let pool = BufferPool::builder().size_classes(&[1024]).max_outstanding_memory(2048).build()?;
+    /// let a = pool.try_get(1000).unwrap();
+    /// let b = pool.try_get(1000).unwrap();
+    /// assert!(pool.try_get(1000).is_err());
+    /// drop((a, b));
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
+    pub fn try_get(&self, n: usize) -> Result<PoolGuard<'_, T>, Exhausted> {
+        self.get_within(n, None)
+    }
+
+    /// Like [`try_get`](Self::try_get), but waits up to `timeout` for room
+    /// (in line with other waiters, first come first served).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zeropool::BufferPool;
+    ///
+    /// let pool = BufferPool::builder().size_classes(&[1024]).max_outstanding_memory(1024).build()?;
+    /// let held = pool.get(1024);
+    /// let err = pool.get_timeout(1024, Duration::from_millis(10)).unwrap_err();
+    /// assert_eq!(err.cap, 1024);
+    /// drop(held);
+    /// assert!(pool.get_timeout(1024, Duration::from_millis(10)).is_ok());
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
+    pub fn get_timeout(&self, n: usize, timeout: Duration) -> Result<PoolGuard<'_, T>, Exhausted> {
+        self.get_within(n, Some(Instant::now() + timeout))
+    }
+
+    fn get_within(
+        &self,
+        n: usize,
+        deadline: Option<Instant>,
+    ) -> Result<PoolGuard<'_, T>, Exhausted> {
+        let inner = &*self.inner;
+        if inner.gate.cap() == NO_CAP {
+            return Ok(self.get(n));
+        }
+        let expected = inner.charge_until(n, deadline)?;
+        Ok(PoolGuard::new(inner, inner.acquire_charged(n, expected)))
+    }
+
+    /// Tells the pool that `bytes` of objects detached with `into_inner`
+    /// are gone and will not be given back: their charge against
+    /// `max_outstanding_memory` is released (at most what detached objects
+    /// still hold). Returns the bytes released.
+    ///
+    /// ```
+    /// use zeropool::BufferPool;
+    ///
+    /// let pool = BufferPool::builder().size_classes(&[1024]).max_outstanding_memory(1024).build()?;
+    /// let v = pool.get(1024).into_inner();
+    /// assert!(pool.try_get(1024).is_err()); // still charged
+    /// drop(v);
+    /// assert_eq!(pool.forget_detached(1024), 1024);
+    /// assert!(pool.try_get(1024).is_ok());
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
+    pub fn forget_detached(&self, bytes: usize) -> usize {
+        self.inner.gate.discharge_detached(bytes)
+    }
+
+    /// Bytes charged against `max_outstanding_memory` right now: live
+    /// guards and detached objects not yet given back.
+    pub fn charged_bytes(&self) -> usize {
+        self.inner.gate.charged()
+    }
+}
