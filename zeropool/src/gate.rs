@@ -144,14 +144,19 @@ pub(crate) struct GateCounters {
     pub(crate) overshoots: AtomicU64,
 }
 
+/// The "someone is queued" bit of `Gate::state` (the rest is bytes charged).
+const QUEUED: usize = 1 << (usize::BITS - 1);
+
 /// The cap, what is charged against it, and the waiters.
 #[derive(Debug)]
 pub(crate) struct Gate {
     cap: AtomicUsize,
-    charged: CachePadded<AtomicUsize>,
+    /// Bytes charged, with the [`QUEUED`] bit set while the queue is not empty.
+    state: CachePadded<AtomicUsize>,
     /// Charged bytes of objects detached with `into_inner` and not yet
     /// given back with `put` (or forgotten).
     detached: AtomicUsize,
+    /// Requests queued (for stats; the queue's own length is the truth).
     waiting: AtomicUsize,
     queue: Mutex<VecDeque<Arc<Waiter>>>,
     pub(crate) counters: GateCounters,
@@ -161,7 +166,7 @@ impl Gate {
     pub(crate) fn new(cap: usize) -> Self {
         Self {
             cap: AtomicUsize::new(cap),
-            charged: CachePadded::new(AtomicUsize::new(0)),
+            state: CachePadded::new(AtomicUsize::new(0)),
             detached: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
             queue: Mutex::new(VecDeque::new()),
@@ -177,12 +182,12 @@ impl Gate {
 
     /// Bytes charged (handed out, or detached and not given back).
     pub(crate) fn charged(&self) -> usize {
-        self.charged.load(Ordering::SeqCst)
+        self.state.load(Ordering::Acquire) & !QUEUED
     }
 
     /// Requests queued right now.
     pub(crate) fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::SeqCst)
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// The error for a request of `bytes` that does not fit now.
@@ -195,20 +200,29 @@ impl Gate {
         }
     }
 
-    /// Charges `bytes` if that stays within the cap, regardless of the queue.
-    fn charge_if_fits(&self, bytes: usize) -> bool {
-        let mut current = self.charged.load(Ordering::SeqCst);
+    /// Charges `bytes` if that stays within the cap. Unless `barge`, it fails
+    /// while anyone is queued. With `mark`, a request that does not fit sets
+    /// the queued bit in the same compare-and-swap (and still returns false).
+    fn charge(&self, bytes: usize, barge: bool, mark: bool) -> bool {
+        let mut current = self.state.load(Ordering::Acquire);
         loop {
-            let Some(next) = current.checked_add(bytes).filter(|&n| n <= self.cap()) else {
+            if !barge && current & QUEUED != 0 {
                 return false;
+            }
+            let charged = current & !QUEUED;
+            let fits = charged.checked_add(bytes).is_some_and(|n| n <= self.cap());
+            let next = match (fits, mark) {
+                (true, _) => current + bytes,
+                (false, true) => current | QUEUED,
+                (false, false) => return false,
             };
-            match self.charged.compare_exchange_weak(
+            match self.state.compare_exchange_weak(
                 current,
                 next,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
+                Ordering::AcqRel,
+                Ordering::Acquire,
             ) {
-                Ok(_) => return true,
+                Ok(_) => return fits,
                 Err(seen) => current = seen,
             }
         }
@@ -217,17 +231,14 @@ impl Gate {
     /// Charges `bytes` at once if nobody is queued and they fit.
     #[inline]
     pub(crate) fn try_charge(&self, bytes: usize) -> bool {
-        self.waiting.load(Ordering::SeqCst) == 0 && self.charge_if_fits(bytes)
+        self.charge(bytes, false, false)
     }
 
     /// Charges `bytes` even past the cap (policy `allocate`, or a request
     /// that can never fit); counts an overshoot if it went past.
     pub(crate) fn force_charge(&self, bytes: usize) {
-        let after = self
-            .charged
-            .fetch_add(bytes, Ordering::SeqCst)
-            .saturating_add(bytes);
-        if after > self.cap() {
+        let before = self.state.fetch_add(bytes, Ordering::AcqRel) & !QUEUED;
+        if before.saturating_add(bytes) > self.cap() {
             self.counters.overshoots.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -237,9 +248,12 @@ impl Gate {
         if bytes == 0 {
             return;
         }
-        let before = self.charged.fetch_sub(bytes, Ordering::SeqCst);
-        debug_assert!(before >= bytes, "cap discharged more than charged");
-        if self.waiting.load(Ordering::SeqCst) != 0 {
+        let before = self.state.fetch_sub(bytes, Ordering::AcqRel);
+        debug_assert!(
+            before & !QUEUED >= bytes,
+            "cap discharged more than charged"
+        );
+        if before & QUEUED != 0 {
             let wake = self.grant(&mut self.queue.lock());
             wake_all(wake);
         }
@@ -254,7 +268,9 @@ impl Gate {
         thread: Option<Thread>,
     ) -> Result<(), Arc<Waiter>> {
         let mut queue = self.queue.lock();
-        if queue.is_empty() && self.charge_if_fits(bytes) {
+        // Charge if it fits and nobody is ahead; else set the queued bit in
+        // the same step, so a discharge from now on serves the queue.
+        if self.charge(bytes, queue.is_empty(), true) {
             return Ok(());
         }
         let waiter = Arc::new(Waiter {
@@ -263,29 +279,36 @@ impl Gate {
             state: Mutex::new(State::Waiting { waker, thread }),
         });
         queue.push_back(waiter.clone());
-        self.waiting.fetch_add(1, Ordering::SeqCst);
+        self.waiting.fetch_add(1, Ordering::Relaxed);
         self.counters.waits.fetch_add(1, Ordering::Relaxed);
-        // A discharge that ran before `waiting` went up did not look at the
-        // queue; look now (SeqCst on both sides: one of us sees the other).
-        let wake = self.grant(&mut queue);
-        drop(queue);
-        wake_all(wake);
+        self.set_queued(&queue);
         Err(waiter)
     }
 
-    /// Serves the queue from its head while the head fits; returns whom to wake.
+    /// Serves the queue from its head while the head fits; returns whom to
+    /// wake. Leaves the queued bit matching the queue.
     fn grant(&self, queue: &mut VecDeque<Arc<Waiter>>) -> Vec<Wake> {
         let mut wake = Vec::new();
         while let Some(head) = queue.front() {
-            if !self.charge_if_fits(head.bytes) {
+            if !self.charge(head.bytes, true, false) {
                 break;
             }
             let head = queue.pop_front().expect("front exists");
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
             wake.push(settle(&head, State::Granted));
             self.record_wait(&head);
         }
+        self.set_queued(queue);
         wake
+    }
+
+    /// Makes the queued bit say whether `queue` (locked) has waiters.
+    fn set_queued(&self, queue: &VecDeque<Arc<Waiter>>) {
+        if queue.is_empty() {
+            self.state.fetch_and(!QUEUED, Ordering::AcqRel);
+        } else {
+            self.state.fetch_or(QUEUED, Ordering::AcqRel);
+        }
     }
 
     fn record_wait(&self, waiter: &Waiter) {
@@ -306,7 +329,7 @@ impl Gate {
         }
         if let Some(at) = queue.iter().position(|w| Arc::ptr_eq(w, waiter)) {
             queue.remove(at);
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
         }
         *waiter.state.lock() = State::Cancelled;
         // The head may have changed: serve whoever now fits.
@@ -326,7 +349,7 @@ impl Gate {
             if w.bytes <= cap {
                 return true;
             }
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
             wake.push(settle(w, State::Refused));
             false
         });
