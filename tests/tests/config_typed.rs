@@ -93,3 +93,34 @@ fn errors_name_the_type_table() {
         .build()
         .is_err());
 }
+
+/// The same, written with the derive: `#[poolable(config = "packets")]`.
+#[derive(Poolable)]
+#[poolable(config = "packets")]
+struct Packet {
+    #[poolable(capacity)]
+    body: Vec<u8>,
+    seq: u64,
+}
+
+#[test]
+fn the_derive_names_the_table() {
+    assert_eq!(<Packet as Poolable>::config_section(), Some("packets"));
+    let dir = TempDir::new("typed-derive");
+    let path = dir.write(
+        "service.toml",
+        "[pools.packets]\ntls_cache_size = 3\nbatch_size = 3\nsize_classes = [\"2 KiB\"]\n",
+    );
+    let packets = Pool::<Packet>::builder()
+        .config_file(&path)
+        .build()
+        .unwrap();
+    assert_eq!(packets.config_section(), "pools.packets");
+    assert_eq!(
+        (packets.tls_cache_size(), packets.size_classes()),
+        (3, &[2048][..])
+    );
+    let mut p = packets.get(100);
+    p.seq = 7;
+    assert!(p.body.capacity() >= 2048);
+}

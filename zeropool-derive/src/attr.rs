@@ -1,7 +1,8 @@
 //! Parsing of `#[poolable(...)]` on the struct and on its fields.
 //!
-//! On the struct: `new = "path"` (a `fn(usize) -> Self`) and
-//! `reset = "path"` (a `fn(&mut Self)`). On a field: `capacity`, `keep` and
+//! On the struct: `new = "path"` (a `fn(usize) -> Self`),
+//! `reset = "path"` (a `fn(&mut Self)`) and `config = "name"` (the
+//! `[pools.name]` table its pools read). On a field: `capacity`, `keep` and
 //! `reset = "path"` (a `fn(&mut FieldType)`). A path may also be written
 //! without quotes. Anything else is an error on the offending key that lists
 //! what is accepted there.
@@ -17,6 +18,8 @@ pub struct ContainerAttrs {
     pub new: Option<ExprPath>,
     /// `reset = "path"`: runs after the fields are reset.
     pub reset: Option<ExprPath>,
+    /// `config = "name"`: the `[pools.name]` table this type's pools read.
+    pub config: Option<LitStr>,
 }
 
 /// `#[poolable(...)]` on a field.
@@ -41,7 +44,11 @@ impl Position {
     /// The keys accepted here, as the user would write them.
     fn accepted(self) -> &'static [(&'static str, &'static str)] {
         match self {
-            Position::Container => &[("new", "new = \"path\""), ("reset", "reset = \"path\"")],
+            Position::Container => &[
+                ("new", "new = \"path\""),
+                ("reset", "reset = \"path\""),
+                ("config", "config = \"name\""),
+            ],
             Position::Field => &[
                 ("capacity", "capacity"),
                 ("keep", "keep"),
@@ -129,6 +136,10 @@ pub fn container(attrs: &[Attribute]) -> Result<ContainerAttrs> {
                 "reset" => {
                     let value = path_value(&meta, &key, "fn(&mut Self)")?;
                     set_once(&mut out.reset, value, &key)
+                }
+                "config" => {
+                    let value = section_value(&meta, &key)?;
+                    set_once(&mut out.config, value, &key)
                 }
                 "capacity" => Err(Error::new(
                     key.span(),
@@ -261,6 +272,35 @@ fn path_value(meta: &ParseNestedMeta, key: &Ident, signature: &str) -> Result<Ex
             .parse::<ExprPath>()
             .map_err(|e| Error::new(e.span(), expected()))
     }
+}
+
+/// Parses `= "name"` after `config`: a config table name (letters, digits,
+/// `_` and `-`), as in `[pools.name]`.
+fn section_value(meta: &ParseNestedMeta, key: &Ident) -> Result<LitStr> {
+    let expected = "`config` takes the name of a config table: write `config = \"frames\"` to \
+                    read `[pools.frames]`";
+    if !meta.input.peek(Token![=]) {
+        return Err(Error::new(key.span(), expected));
+    }
+    let lit: LitStr = meta
+        .value()?
+        .parse()
+        .map_err(|e| Error::new(e.span(), expected))?;
+    let name = lit.value();
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !valid {
+        return Err(Error::new(
+            lit.span(),
+            format!(
+                "`{name}` is not a config table name: use letters, digits, `_` and `-` \
+                 (it becomes `[pools.<name>]` and `ZEROPOOL_POOLS__<NAME>__*`)"
+            ),
+        ));
+    }
+    Ok(lit)
 }
 
 fn set_once<T>(slot: &mut Option<T>, value: T, key: &Ident) -> Result<()> {

@@ -37,6 +37,13 @@ fn impl_struct(input: &Struct) -> TokenStream {
     let reset = reset_body(input);
     let capacity = capacity_body(input);
     let class_bytes = class_bytes_fn(input);
+    let config_section = input.attrs.config.as_ref().map(|name| {
+        quote! {
+            fn config_section() -> ::core::option::Option<&'static str> {
+                ::core::option::Option::Some(#name)
+            }
+        }
+    });
     let wipe = wipe_body(input);
     quote! {
         #[automatically_derived]
@@ -57,6 +64,8 @@ fn impl_struct(input: &Struct) -> TokenStream {
             }
 
             #class_bytes
+
+            #config_section
 
             #wipe
         }

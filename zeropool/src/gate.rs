@@ -107,6 +107,7 @@ pub(crate) struct Waiter {
 
 impl Waiter {
     /// `Some(outcome)` once decided; otherwise stores `waker` to be woken.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn poll(&self, waker: &Waker) -> Option<Outcome> {
         let mut state = self.state.lock();
         match &mut *state {
