@@ -30,10 +30,19 @@ impl<T: Poolable> Inner<T> {
         sizes: &[usize],
         mut wrap: impl FnMut((T, Ticket)) -> G,
     ) -> Vec<G> {
-        // Under a cap every object is charged (and may wait) one at a time.
-        let capped = self.gate.cap() != crate::gate::NO_CAP;
-        let Some(slot) = self.local().filter(|_| !capped) else {
-            return sizes.iter().map(|&n| wrap(self.acquire(n))).collect();
+        // Under a cap the whole batch is charged (or waits) as one request,
+        // so batches never hold part of their objects while waiting for the
+        // rest; each object's charge is then corrected to its capacity.
+        let mut charge = BatchCharge::new(self, sizes);
+        let mut wrap = |n: usize, (obj, mut ticket): (T, Ticket)| {
+            charge.settle(n, &mut ticket);
+            wrap((obj, ticket))
+        };
+        let Some(slot) = self.local() else {
+            return sizes
+                .iter()
+                .map(|&n| wrap(n, self.acquire_uncapped(n)))
+                .collect();
         };
         let mut doomed = Vec::new();
         self.catch_up(slot, &mut doomed);
@@ -68,7 +77,7 @@ impl<T: Poolable> Inner<T> {
         let mut out = Vec::with_capacity(sizes.len());
         for &n in sizes {
             let Some(class) = route(n) else {
-                out.push(wrap(self.allocate_oversize(Some(slot), n)));
+                out.push(wrap(n, self.allocate_oversize(Some(slot), n)));
                 continue;
             };
             // SAFETY: owner thread; the borrow ends before `allocate` or
@@ -78,7 +87,7 @@ impl<T: Poolable> Inner<T> {
                 Some((obj, bytes)) => (obj, Ticket::new(class, bytes)),
                 None => self.allocate(Some(slot), class),
             };
-            out.push(wrap(loan));
+            out.push(wrap(n, loan));
         }
         // SAFETY: owner thread; no user code runs while `cache` lives.
         let cache = unsafe { slot.cache_mut() };
@@ -140,9 +149,8 @@ impl<T: Poolable> Inner<T> {
         }
         // Batches are mostly one size: route each distinct capacity once.
         let mut last: Option<(usize, Route)> = None;
-        let capped = self.gate.cap() != crate::gate::NO_CAP;
         for mut obj in objs {
-            if capped {
+            if self.gate.has_detached() {
                 self.gate.discharge_detached(obj.capacity_bytes());
             }
             if let Err(panic) = self.clean(&mut obj, Origin::Adopted) {
@@ -186,6 +194,55 @@ impl<T: Poolable> Inner<T> {
             overflow.items.push((obj, class, bytes));
         }
         drop(overflow);
+    }
+}
+
+/// A batch's charge under the outstanding cap: taken whole up front, then
+/// settled object by object; whatever was not settled when it is dropped
+/// (a constructor panicked mid-batch) is given back.
+struct BatchCharge<'a, T: Poolable> {
+    pool: &'a Inner<T>,
+    /// Bytes charged and not yet settled against an object.
+    unsettled: usize,
+    capped: bool,
+}
+
+impl<'a, T: Poolable> BatchCharge<'a, T> {
+    fn new(pool: &'a Inner<T>, sizes: &[usize]) -> Self {
+        let capped = pool.gate.cap() != crate::gate::NO_CAP;
+        let mut unsettled = 0;
+        if capped {
+            let requests: Vec<usize> = sizes.iter().map(|&n| pool.expected_charge(n)).collect();
+            let total = requests.iter().fold(0usize, |a, &b| a.saturating_add(b));
+            pool.charge_batch(&requests, total);
+            unsettled = total;
+        }
+        Self {
+            pool,
+            unsettled,
+            capped,
+        }
+    }
+
+    /// Moves the charge of one request of `n` bytes onto its ticket.
+    fn settle(&mut self, n: usize, ticket: &mut Ticket) {
+        if !self.capped {
+            return;
+        }
+        let expected = self.pool.expected_charge(n);
+        self.unsettled -= expected;
+        if ticket.bytes > expected {
+            self.pool.gate.force_charge(ticket.bytes - expected);
+        } else {
+            self.pool.gate.discharge(expected - ticket.bytes);
+        }
+        ticket.charged = true;
+    }
+}
+
+impl<T: Poolable> Drop for BatchCharge<'_, T> {
+    fn drop(&mut self) {
+        self.pool.gate.discharge(self.unsettled);
     }
 }
 

@@ -89,6 +89,29 @@ impl<T: Poolable> Inner<T> {
         self.acquire_charged(n, expected)
     }
 
+    /// Charges a whole batch (`requests`, totalling `total` bytes) by the
+    /// policy: waits, as one request, under `wait` if the total can ever
+    /// fit; else overshoots, counting each request that went past the cap.
+    pub(crate) fn charge_batch(&self, requests: &[usize], total: usize) {
+        if self.gate.try_charge(total) {
+            return;
+        }
+        if self.on_exhausted() == OnExhausted::Wait && total <= self.gate.cap() {
+            let charged =
+                match self
+                    .gate
+                    .charge_or_enqueue(total, None, Some(std::thread::current()))
+                {
+                    Ok(()) => true,
+                    Err(waiter) => self.gate.wait(&waiter, None) == Outcome::Granted,
+                };
+            if charged {
+                return;
+            }
+        }
+        self.gate.force_charge_all(requests);
+    }
+
     /// Charges a request of `n` bytes, waiting until `deadline` (or not at
     /// all), whatever the policy.
     pub(crate) fn charge_until(

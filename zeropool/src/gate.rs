@@ -244,6 +244,24 @@ impl Gate {
         }
     }
 
+    /// Charges a batch of requests even past the cap; counts one overshoot
+    /// for each request that went past.
+    pub(crate) fn force_charge_all(&self, requests: &[usize]) {
+        let total = requests.iter().fold(0usize, |a, &b| a.saturating_add(b));
+        let mut at = self.state.fetch_add(total, Ordering::AcqRel) & !QUEUED;
+        let cap = self.cap();
+        let over = requests
+            .iter()
+            .filter(|&&b| {
+                at = at.saturating_add(b);
+                at > cap
+            })
+            .count();
+        self.counters
+            .overshoots
+            .fetch_add(over as u64, Ordering::Relaxed);
+    }
+
     /// Gives back `bytes` and serves waiters that now fit.
     pub(crate) fn discharge(&self, bytes: usize) {
         if bytes == 0 {
@@ -380,6 +398,26 @@ impl Gate {
                 }
             }
         }
+    }
+
+    /// Whether any detached object still holds a charge (one relaxed load).
+    #[inline]
+    pub(crate) fn has_detached(&self) -> bool {
+        self.detached.load(Ordering::Relaxed) != 0
+    }
+
+    /// Lets every queued request through as refused (the policy is no
+    /// longer `wait`): each then overshoots instead of waiting on.
+    pub(crate) fn refuse_all(&self) {
+        let mut queue = self.queue.lock();
+        let wake: Vec<Wake> = queue
+            .drain(..)
+            .map(|w| settle(&w, State::Refused))
+            .collect();
+        self.waiting.store(0, Ordering::Relaxed);
+        self.set_queued(&queue);
+        drop(queue);
+        wake_all(wake);
     }
 
     /// Charges held by objects detached with `into_inner`.

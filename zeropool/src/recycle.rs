@@ -142,7 +142,7 @@ impl<T: Poolable> Inner<T> {
     /// back a detached object's charge.
     #[inline]
     pub(crate) fn recycle(&self, obj: T, origin: Origin) {
-        if self.gate.cap() != crate::gate::NO_CAP {
+        if self.gate.has_detached() {
             self.gate.discharge_detached(obj.capacity_bytes());
         }
         let mut obj = ManuallyDrop::new(obj);

@@ -93,6 +93,10 @@ impl<T: Poolable> Inner<T> {
             .position(|&(_, e)| e == cfg.on_exhausted)
             .unwrap_or(0);
         self.on_exhausted.store(mode, Ordering::Relaxed);
+        if cfg.on_exhausted != OnExhausted::Wait {
+            // Nobody waits under `allocate` or `error`: release the queue.
+            self.gate.refuse_all();
+        }
         if cap != self.gate.cap() {
             // Wakes the waiters that now fit; refuses those that never can.
             self.gate.set_cap(cap);
