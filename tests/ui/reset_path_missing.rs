@@ -14,7 +14,7 @@ struct Frame {
 }
 
 #[derive(Poolable)]
-#[poolable(new = "Packet::build", reset = Packet::rewind)]
+#[poolable(new = "Packet::build", reset = Packet::restart_packet)]
 struct Packet {
     body: Vec<u8>,
 }

@@ -68,6 +68,9 @@
 //!   through [`PoolField`].
 //! - `watch`: `Pool::watch` reloads the limits when the config file
 //!   changes (with `notify`; reload outcomes are `tracing` events).
+//! - `numa`: the machine's NUMA topology and memory binding through hwloc
+//!   (`hwlocality`; needs the system hwloc library). Without it,
+//!   [`numa::Topology::detect`] is one node and says why.
 //!
 //! ## Configuration
 //! `Pool::from_config()` reads `$ZEROPOOL_CONFIG` (else `./zeropool.toml`)
@@ -96,6 +99,7 @@ mod gate;
 mod guard;
 mod local;
 mod maintain;
+pub mod numa;
 mod pool;
 mod poolable;
 mod recycle;

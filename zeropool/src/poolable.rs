@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, Hash};
-use std::mem::size_of;
+use std::mem::{size_of, MaybeUninit};
 
 /// A type whose values a [`Pool`](crate::Pool) can keep and hand out again.
 ///
@@ -97,6 +97,14 @@ pub trait Poolable: Send + 'static {
         None
     }
 
+    /// The value's unused heap memory, for placing a fresh value's pages on a
+    /// NUMA node (and locking them, with `pinned`) before anything touches
+    /// them. The default, `None`, leaves placement to the OS; vectors and
+    /// strings return their spare capacity.
+    fn spare_heap(&mut self) -> Option<&mut [MaybeUninit<u8>]> {
+        None
+    }
+
     /// `true` when [`reset`](Self::reset) and [`wipe`](Self::wipe) can never
     /// panic (e.g. clearing a `Vec` of plain bytes): the pool then skips its
     /// panic guard on the return path. Leave it `false` when unsure; a wrong
@@ -137,6 +145,18 @@ impl<T: Send + 'static> Poolable for Vec<T> {
         self.capacity().saturating_mul(size_of::<T>())
     }
 
+    fn spare_heap(&mut self) -> Option<&mut [MaybeUninit<u8>]> {
+        let spare = self.spare_capacity_mut();
+        let bytes = spare.len() * size_of::<T>();
+        // SAFETY: the spare capacity is `bytes` bytes of allocated memory
+        // owned by this vector; viewing `MaybeUninit<T>` as `MaybeUninit<u8>`
+        // asserts nothing about its contents, and the borrow of `self` keeps
+        // the vector from reallocating while the slice lives.
+        Some(unsafe {
+            std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<MaybeUninit<u8>>(), bytes)
+        })
+    }
+
     fn wipe(&mut self) {
         if size_of::<T>() == 1 && !std::mem::needs_drop::<T>() {
             let len = self.len();
@@ -165,6 +185,13 @@ impl Poolable for String {
     #[inline]
     fn capacity_bytes(&self) -> usize {
         self.capacity()
+    }
+
+    fn spare_heap(&mut self) -> Option<&mut [MaybeUninit<u8>]> {
+        // SAFETY: only the spare capacity is exposed, as `MaybeUninit` bytes
+        // (nothing can be read through it, and writing there does not change
+        // the string's length, so it stays valid UTF-8).
+        Some(unsafe { self.as_mut_vec() }.spare_capacity_mut())
     }
 
     fn wipe(&mut self) {
@@ -272,6 +299,19 @@ mod tests {
         let mut w = vec![7u32; 4];
         w.wipe();
         assert_eq!(w, [7; 4]);
+    }
+
+    #[test]
+    fn spare_heap_covers_the_unused_capacity_in_bytes() {
+        let mut v: Vec<u32> = Poolable::with_capacity_hint(64);
+        v.push(1);
+        assert_eq!(
+            v.spare_heap().map(|s| s.len()),
+            Some((v.capacity() - 1) * 4)
+        );
+        let mut s = String::with_capacity(10);
+        s.push('x');
+        assert_eq!(s.spare_heap().map(|h| h.len()), Some(s.capacity() - 1));
     }
 
     #[test]

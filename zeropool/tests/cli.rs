@@ -207,10 +207,12 @@ fn topology_prints_the_shard_map() {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let shards = zeropool::auto_shards();
     assert!(out.contains(&format!("CPUs: {cpus}")), "{out}");
-    assert!(
-        out.contains("1 NUMA node (NUMA support not built)"),
-        "{out}"
-    );
+    let numa = if cfg!(feature = "numa") {
+        "NUMA support: built (hwloc)"
+    } else {
+        "1 NUMA node (NUMA support not built)"
+    };
+    assert!(out.contains(numa), "{out}");
     assert!(
         out.contains(&format!("shards = \"auto\" -> {shards} shards")),
         "{out}"
