@@ -20,7 +20,7 @@ fn env_overrides_the_file_and_builder_calls_override_env() {
             &[
                 ("ZEROPOOL_POOL__MAX_TOTAL_MEMORY", "2 GiB"),
                 ("ZEROPOOL_POOL__TLS_CACHE_SIZE", "32"),
-                ("ZEROPOOL_POOL__NUMA", "[0, 1]"),
+                ("ZEROPOOL_POOL__NUMA", "[0]"),
                 ("zeropool_pool__stats", "false"),
             ],
             dir.path(),
@@ -35,7 +35,7 @@ fn env_overrides_the_file_and_builder_calls_override_env() {
     assert_eq!(pool.max_total_memory(), 2 << 30, "env over the file");
     assert_eq!(pool.tls_cache_size(), 64, "builder over env");
     let cfg = pool.config();
-    assert_eq!(cfg.numa, Numa::Nodes(vec![0, 1]));
+    assert_eq!(cfg.numa, Numa::Nodes(vec![0]));
     assert!(!cfg.stats, "the prefix matches in any case");
     assert_eq!(
         cfg.source("max_total_memory"),

@@ -48,7 +48,7 @@ fn reload_reports_what_changed() {
     );
     assert_eq!(
         report.unchanged,
-        ["shards", "numa", "size_classes", "wipe_on_return"]
+        ["shards", "numa", "size_classes", "wipe_on_return", "pinned"]
     );
     assert!(
         report

@@ -44,7 +44,7 @@ impl<T: Poolable> Inner<T> {
                 if let Some((obj, bytes)) = cache.pop(class) {
                     slot.publish(cache);
                     self.count_hit(Some(slot), class, Hit::Tls);
-                    return (obj, Ticket::new(class, bytes));
+                    return (obj, Ticket::at(class, bytes, cache.node));
                 }
             }
         }
@@ -59,6 +59,7 @@ impl<T: Poolable> Inner<T> {
         let found = {
             // SAFETY: owner thread; no user code runs while `cache` lives.
             let cache = unsafe { slot.cache_mut() };
+            self.follow_thread(slot, cache);
             // Credit freed by hot-path gets is given back here, off the hot
             // path: until then it is bounded by what the stacks held.
             if cache.credit - cache.cached > 2 * self.chunk() {
@@ -67,36 +68,42 @@ impl<T: Poolable> Inner<T> {
             match cache.pop(class) {
                 Some((obj, bytes)) => {
                     slot.publish(cache);
-                    Some((obj, bytes, Hit::Tls))
+                    Some((obj, bytes, Hit::Tls, cache.node))
                 }
                 None => self.refill(slot, cache, class),
             }
         };
         drop(doomed);
         match found {
-            Some((obj, bytes, hit)) => {
+            Some((obj, bytes, hit, node)) => {
                 self.count_hit(Some(slot), class, hit);
-                (obj, Ticket::new(class, bytes))
+                (obj, Ticket::at(class, bytes, node))
             }
             None => self.allocate(Some(slot), class),
         }
     }
 
     /// Takes a run of `class` from the home shard, else from a sibling whose
-    /// lock is free; returns one object and caches the rest.
+    /// lock is free (same node first); returns one object (with its home
+    /// node) and caches the rest. From another node's shard it takes one
+    /// object only: the cache holds this node's objects alone.
     fn refill(
         &self,
         slot: &Slot<T>,
         cache: &mut LocalCache<T>,
         class: usize,
-    ) -> Option<(T, usize, Hit)> {
+    ) -> Option<(T, usize, Hit, usize)> {
         let limit = cache.limit;
         let batch = self
             .batch_size
             .load(Ordering::Relaxed)
             .clamp(1, limit.max(1));
-        for step in 0..self.shards.len() {
-            let shard = &self.shards[(cache.home + step) & self.shard_mask];
+        let home = cache.home;
+        for (step, idx) in std::iter::once(home)
+            .chain(self.numa.map.steal_order(home))
+            .enumerate()
+        {
+            let shard = &self.shards[idx];
             if !shard.has(class) {
                 continue;
             }
@@ -109,8 +116,17 @@ impl<T: Poolable> Inner<T> {
             let Some((first, first_bytes)) = locked.pop(class, T::capacity_bytes) else {
                 continue;
             };
+            let node = if self.numa.active {
+                self.numa.map.node_of_shard(idx)
+            } else {
+                0
+            };
             let room = limit.saturating_sub(cache.stacks[class].len());
-            let want = (batch - 1).min(room);
+            let want = if node == cache.node {
+                (batch - 1).min(room)
+            } else {
+                0
+            };
             let (_, moved) = locked.pop_run(class, want, T::capacity_bytes, |obj, bytes| {
                 cache.push(class, obj, bytes);
             });
@@ -121,14 +137,16 @@ impl<T: Poolable> Inner<T> {
             slot.publish(cache);
             self.budget.release(first_bytes);
             let hit = if step == 0 { Hit::Shared } else { Hit::Steal };
-            return Some((first, first_bytes, hit));
+            return Some((first, first_bytes, hit, node));
         }
         None
     }
 
     /// Builds a fresh object for `class`.
     pub(crate) fn allocate(&self, slot: Option<&Slot<T>>, class: usize) -> (T, Ticket) {
-        let obj = T::with_capacity_hint(self.classes.size(class));
+        let mut obj = T::with_capacity_hint(self.classes.size(class));
+        let thread_node = slot.map_or_else(|| self.numa.current_node(), Slot::node);
+        let node = self.numa.place(&mut obj, thread_node);
         let bytes = obj.capacity_bytes();
         self.budget.care_in(bytes);
         self.count_hit(slot, class, Hit::Alloc);
@@ -140,10 +158,11 @@ impl<T: Poolable> Inner<T> {
                     bytes,
                     class: Ticket::UNDERSIZE,
                     charged: false,
+                    node: 0,
                 },
             );
         }
-        (obj, Ticket::new(class, bytes))
+        (obj, Ticket::at(class, bytes, node))
     }
 
     #[cold]
@@ -153,7 +172,9 @@ impl<T: Poolable> Inner<T> {
 
     /// Builds an object for a request larger than every class.
     pub(crate) fn allocate_oversize(&self, slot: Option<&Slot<T>>, n: usize) -> (T, Ticket) {
-        let obj = T::with_capacity_hint(n);
+        let mut obj = T::with_capacity_hint(n);
+        let thread_node = slot.map_or_else(|| self.numa.current_node(), Slot::node);
+        self.numa.place(&mut obj, thread_node);
         let bytes = obj.capacity_bytes();
         self.budget.care_in(bytes);
         self.count_hit(slot, self.classes.len(), Hit::Alloc);
@@ -167,7 +188,12 @@ impl<T: Poolable> Inner<T> {
         if let Some((obj, bytes)) = popped {
             self.budget.release(bytes);
             self.count_hit(None, class, Hit::Shared);
-            return (obj, Ticket::new(class, bytes));
+            let node = if self.numa.active {
+                self.numa.map.node_of_shard(0)
+            } else {
+                0
+            };
+            return (obj, Ticket::at(class, bytes, node));
         }
         self.allocate(None, class)
     }

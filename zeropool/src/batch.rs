@@ -82,9 +82,10 @@ impl<T: Poolable> Inner<T> {
             };
             // SAFETY: owner thread; the borrow ends before `allocate` or
             // `wrap` run.
-            let popped = unsafe { slot.cache_mut() }.pop(class);
+            let cache = unsafe { slot.cache_mut() };
+            let (popped, node) = (cache.pop(class), cache.node);
             let loan = match popped {
-                Some((obj, bytes)) => (obj, Ticket::new(class, bytes)),
+                Some((obj, bytes)) => (obj, Ticket::at(class, bytes, node)),
                 None => self.allocate(Some(slot), class),
             };
             out.push(wrap(n, loan));
@@ -99,10 +100,18 @@ impl<T: Poolable> Inner<T> {
 
     /// Moves up to `missing[class]` objects of each class from the shards
     /// into this thread's cache: the home shard under one lock, then each
-    /// sibling whose lock is free. The runs' reservations become credit.
+    /// sibling of the same node whose lock is free (the cache holds this
+    /// node's objects only). The runs' reservations become credit.
     fn stage_from_shards(&self, slot: &Slot<T>, cache: &mut LocalCache<T>, missing: &mut [usize]) {
-        for step in 0..self.shards.len() {
-            let shard = &self.shards[(cache.home + step) & self.shard_mask];
+        let home = cache.home;
+        let same_node =
+            |idx: &usize| !self.numa.active || self.numa.map.node_of_shard(*idx) == cache.node;
+        let order: Vec<usize> = std::iter::once(home)
+            .chain(self.numa.map.steal_order(home))
+            .filter(same_node)
+            .collect();
+        for (step, idx) in order.into_iter().enumerate() {
+            let shard = &self.shards[idx];
             if !missing
                 .iter()
                 .enumerate()

@@ -10,6 +10,8 @@ use crate::config::sources::{self, FileChoice};
 use crate::config::{validate, ConfigState, Numa, OnExhausted, PoolConfig, Shards, SizeClassSpec};
 use crate::config::{ByteSize, KEYS};
 use crate::error::{Error, Source};
+use crate::home::NumaState;
+use crate::numa::{CpuLookup, NodeLocator, Placement, ShardMap, Topology};
 use crate::pool::{Fixed, Inner};
 use crate::{Pool, Poolable};
 use std::collections::BTreeMap;
@@ -75,6 +77,8 @@ pub struct PoolBuilder<T> {
     file: Option<PathBuf>,
     name: Option<String>,
     load: bool,
+    topology: Option<Topology>,
+    cpu_lookup: Option<CpuLookup>,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -116,6 +120,8 @@ impl<T> fmt::Debug for PoolBuilder<T> {
         d.field("config_file", &self.file)
             .field("named", &self.name)
             .field("load_config", &self.load)
+            .field("topology", &self.topology)
+            .field("cpu_lookup", &self.cpu_lookup.is_some())
             .finish()
     }
 }
@@ -127,6 +133,8 @@ impl<T: Poolable> Default for PoolBuilder<T> {
             file: None,
             name: None,
             load: false,
+            topology: None,
+            cpu_lookup: None,
             _type: PhantomData,
         }
     }
@@ -240,7 +248,52 @@ impl<T: Poolable> PoolBuilder<T> {
         self
     }
 
-    /// NUMA placement (accepted and kept; a later release acts on it).
+    /// Lock fresh pool memory in RAM (`mlock`). When the memlock limit
+    /// refuses it, the pool goes on unpinned and counts the failure
+    /// (`PoolStats::pin_failures`, with the limit in `numa_error`).
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::builder().pinned(true).build()?;
+    /// drop(pool.get(1 << 20));
+    /// let s = pool.stats();
+    /// assert!(s.pin_failures == 0 || s.numa_error.is_some());
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
+    pub fn pinned(mut self, on: bool) -> Self {
+        self.explicit.set("pinned", |c| c.pinned = on);
+        self
+    }
+
+    /// The machine to place shards and memory on; by default the one hwloc
+    /// sees ([`Topology::detect`]). A synthetic topology lets a program (or a
+    /// test) see what the pool does on a NUMA machine.
+    ///
+    /// ```
+    /// # #[cfg(feature = "numa")] {
+    /// use zeropool::{numa::Topology, BufferPool, Numa};
+    ///
+    /// let two = Topology::synthetic("pack:2 numa:1 core:2 pu:1")?;
+    /// let pool = BufferPool::builder().topology(two).numa(Numa::Local).build()?;
+    /// assert_eq!(pool.stats().nodes.len(), 2);
+    /// # }
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
+    pub fn topology(mut self, topology: Topology) -> Self {
+        self.topology = Some(topology);
+        self
+    }
+
+    /// How the pool learns which CPU a thread runs on, instead of
+    /// `sched_getcpu` (called on slow paths only): for simulations and tests
+    /// on a synthetic topology.
+    pub fn cpu_lookup(mut self, lookup: CpuLookup) -> Self {
+        self.cpu_lookup = Some(lookup);
+        self
+    }
+
+    /// NUMA placement: shards grouped per node, fresh memory placed by the
+    /// policy, objects returned to their home node (feature `numa`; without
+    /// hwloc the pool is one node and `numa` changes nothing).
     ///
     /// ```
     /// use zeropool::{BufferPool, Numa};
@@ -254,8 +307,8 @@ impl<T: Poolable> PoolBuilder<T> {
         self
     }
 
-    /// Hard cap on bytes handed out (accepted and kept; a later release
-    /// enforces it).
+    /// Hard cap on bytes handed out and not yet returned (see
+    /// [`Pool::try_get`](crate::Pool::try_get)).
     ///
     /// ```
     /// use zeropool::{BufferPool, ByteSize};
@@ -271,8 +324,7 @@ impl<T: Poolable> PoolBuilder<T> {
         self
     }
 
-    /// What a `get` does past `max_outstanding_memory` (accepted and kept; a
-    /// later release enforces it).
+    /// What a `get` does past `max_outstanding_memory`.
     ///
     /// ```
     /// use zeropool::{BufferPool, OnExhausted};
@@ -402,11 +454,30 @@ impl<T: Poolable> PoolBuilder<T> {
             reads.then_some(section.as_str()),
             &unparsed,
         ));
+        let topology = self.topology.clone().unwrap_or_else(Topology::detect);
+        let numa_key = if reads {
+            format!("{section}.numa")
+        } else {
+            "numa".to_string()
+        };
+        let numa_source = cfg.source("numa").unwrap_or(Source::Default);
+        let placement = match Placement::resolve_at(&cfg.numa, &topology, &numa_key, numa_source) {
+            Ok(placement) => placement,
+            Err(err) => {
+                problems.extend(err.problems().iter().cloned());
+                Placement::off()
+            }
+        };
         if !problems.is_empty() {
             return Err(validate::invalid(problems));
         }
+        let map = ShardMap::new(&topology, &placement, cfg.shards);
+        let mut locator = NodeLocator::new(topology);
+        if let Some(lookup) = self.cpu_lookup.clone() {
+            locator = locator.with_cpu_lookup(lookup);
+        }
+        let numa = NumaState::new(locator, placement, map, cfg.pinned);
         let fixed = Fixed {
-            shards: cfg.shards.resolve(),
             classes: cfg.size_classes.sizes(),
             wipe_on_return: cfg.wipe_on_return,
         };
@@ -415,7 +486,7 @@ impl<T: Poolable> PoolBuilder<T> {
             .then(|| cfg.max_total_memory.to_usize().unwrap_or(usize::MAX));
         let (tls, batch, stats) = (cfg.tls_cache_size, cfg.batch_size, cfg.stats);
         let state = ConfigState::new(cfg, section, reads, self.explicit, file);
-        let inner = Inner::new(fixed, tls, batch, budget, stats, state);
+        let inner = Inner::new(fixed, tls, batch, budget, stats, state, numa);
         inner.apply_placeholder_limits();
         Ok(Pool { inner })
     }

@@ -97,6 +97,7 @@ mod error;
 mod field;
 mod gate;
 mod guard;
+mod home;
 mod local;
 mod maintain;
 pub mod numa;
@@ -129,7 +130,7 @@ pub use field::PoolField;
 pub use gate::Exhausted;
 pub use guard::{OwnedPoolGuard, PoolGuard};
 pub use poolable::Poolable;
-pub use stats::{ClassStats, PoolStats};
+pub use stats::{ClassStats, NodeStats, PoolStats};
 #[cfg(feature = "derive")]
 pub use zeropool_derive::Poolable;
 

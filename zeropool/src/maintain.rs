@@ -11,7 +11,7 @@
 //! ```
 
 use crate::pool::Inner;
-use crate::stats::Ev;
+use crate::stats::{Ev, Hit};
 use crate::sync::Ordering;
 use crate::thread_cache::Slot;
 use crate::Poolable;
@@ -30,6 +30,9 @@ impl<T: Poolable> Inner<T> {
             return;
         }
         cache.epoch = epoch;
+        // Objects waiting to travel home go now: the shards are where
+        // trimming and budget changes act.
+        self.flush_all_remote(cache);
         let before = doomed.len();
         let trim_gen = self.trim_gen.load(Ordering::Acquire);
         if cache.trim_gen != trim_gen {
@@ -142,6 +145,7 @@ impl<T: Poolable> Inner<T> {
             // SAFETY: runs on the owner thread during its exit, with a strong
             // reference to the pool; no user code runs while `cache` lives.
             let cache = unsafe { slot.cache_mut() };
+            self.flush_all_remote(cache);
             let mut bytes = 0;
             {
                 let mut locked = self.shards[cache.home].lock();
@@ -164,6 +168,11 @@ impl<T: Poolable> Inner<T> {
         let mut slots = self.slots.lock();
         slots.retain(|s| !std::ptr::eq(&**s, slot));
         self.retired.absorb(slot.counters());
+        let local_hits =
+            slot.counters().hits_total(Hit::Tls) + slot.counters().hits_total(Hit::Shared);
+        if let Some(node) = self.numa.retired_hits.get(slot.node()) {
+            node.fetch_add(local_hits, Ordering::Relaxed);
+        }
     }
 }
 
@@ -176,9 +185,11 @@ impl<T: Poolable> Drop for Inner<T> {
             // fails. We are the only accessor.
             let cache = unsafe { slot.cache_mut() };
             let (objs, _) = cache.take_all();
+            let remote = std::mem::take(&mut cache.remote);
             cache.stacks = Box::new([]);
             cache.credit = 0;
             drop(objs);
+            drop(remote);
         }
     }
 }

@@ -33,6 +33,8 @@ pub(crate) struct Ticket {
     pub(crate) class: u32,
     /// Whether `bytes` are charged against the outstanding-memory cap.
     pub(crate) charged: bool,
+    /// The object's home node (index); 0 when NUMA is not active.
+    pub(crate) node: u16,
 }
 
 impl Ticket {
@@ -43,12 +45,14 @@ impl Ticket {
     /// freed on return, never cached.
     pub(crate) const UNDERSIZE: u32 = u32::MAX - 1;
 
+    /// A ticket for an object of `class` whose home is `node`.
     #[inline(always)]
-    pub(crate) fn new(class: usize, bytes: usize) -> Self {
+    pub(crate) fn at(class: usize, bytes: usize, node: usize) -> Self {
         Self {
             bytes,
             class: class as u32,
             charged: false,
+            node: node as u16,
         }
     }
 
@@ -58,6 +62,7 @@ impl Ticket {
             bytes,
             class: Self::OVERSIZE,
             charged: false,
+            node: 0,
         }
     }
 }
@@ -74,7 +79,6 @@ pub(crate) enum Origin {
 /// Settings fixed at build time.
 #[derive(Debug, Clone)]
 pub(crate) struct Fixed {
-    pub(crate) shards: usize,
     pub(crate) classes: Vec<usize>,
     pub(crate) wipe_on_return: bool,
 }
@@ -86,7 +90,6 @@ pub(crate) struct Inner<T: Poolable> {
     pub(crate) this: Weak<Inner<T>>,
     pub(crate) classes: SizeClasses,
     pub(crate) shards: Box<[Shard<T>]>,
-    pub(crate) shard_mask: usize,
     pub(crate) budget: Budget,
     /// Bumped whenever thread caches must catch up (trim, lowered budget,
     /// changed cache size).
@@ -105,6 +108,8 @@ pub(crate) struct Inner<T: Poolable> {
     pub(crate) on_exhausted: AtomicUsize,
     /// The effective config, reload state and errors (see `config`).
     pub(crate) config: crate::config::ConfigState,
+    /// Topology, placement, shard groups per node (see `home`).
+    pub(crate) numa: crate::home::NumaState,
 }
 
 impl<T: Poolable> Inner<T> {
@@ -132,6 +137,7 @@ impl<T: Poolable> Inner<T> {
         max_total_memory: Option<usize>,
         stats: bool,
         config: crate::config::ConfigState,
+        numa: crate::home::NumaState,
     ) -> Arc<Self> {
         let (cap, auto) = match max_total_memory {
             Some(bytes) => (bytes, false),
@@ -142,8 +148,7 @@ impl<T: Poolable> Inner<T> {
         Arc::new_cyclic(|this| Inner {
             ident: PoolId::new(),
             this: this.clone(),
-            shards: (0..fixed.shards).map(|_| Shard::new(n)).collect(),
-            shard_mask: fixed.shards - 1,
+            shards: (0..numa.map.len()).map(|_| Shard::new(n)).collect(),
             budget: Budget::new(cap, auto),
             epoch: CachePadded::new(AtomicU64::new(0)),
             trim_gen: AtomicU64::new(0),
@@ -155,6 +160,7 @@ impl<T: Poolable> Inner<T> {
             gate: crate::gate::Gate::new(crate::gate::NO_CAP),
             on_exhausted: AtomicUsize::new(0),
             config,
+            numa,
             classes,
             fixed,
         })
@@ -181,12 +187,14 @@ impl<T: Poolable> Inner<T> {
     #[cold]
     #[inline(never)]
     fn register(&self) -> Option<&Slot<T>> {
-        let home = local::thread_seq() & self.shard_mask;
+        let seq = local::thread_seq();
+        let node = self.numa.current_node();
+        let home = self.numa.map.home_shard(node, seq);
         let epoch = self.epoch.load(Ordering::Acquire);
         let slot = Arc::new(Slot::new(
             self.this.clone(),
             self.classes.len(),
-            home,
+            (home, node, seq),
             self.tls_cache_size.load(Ordering::Acquire),
             (epoch, self.trim_gen.load(Ordering::Acquire)),
         ));

@@ -176,6 +176,7 @@ impl<T: Poolable> Inner<T> {
             // SAFETY: owner thread; no user code runs while `cache` lives.
             let cache = unsafe { slot.cache_mut() };
             if self.current(cache)
+                && home_node(origin, cache.node) == cache.node
                 && cache.stacks[class].len() < cache.limit
                 && cache.cached + bytes <= cache.credit
             {
@@ -196,8 +197,14 @@ impl<T: Poolable> Inner<T> {
         let kept = {
             // SAFETY: owner thread; no user code runs while `cache` lives.
             let cache = unsafe { slot.cache_mut() };
-            self.cache_or_reject(slot, cache, class, obj, bytes)
-                .map_err(|obj| doomed.push(obj))
+            self.follow_thread(slot, cache);
+            let node = home_node(origin, cache.node);
+            if self.numa.active && node != cache.node {
+                self.return_remote(slot, cache, obj, class, bytes, node)
+            } else {
+                self.cache_or_reject(slot, cache, class, obj, bytes)
+            }
+            .map_err(|obj| doomed.push(obj))
         };
         self.count_origin(Some(slot), origin);
         if kept.is_err() {
@@ -241,7 +248,8 @@ impl<T: Poolable> Inner<T> {
     fn recycle_unlocal(&self, obj: T, class: usize, bytes: usize, origin: Origin) {
         self.count_origin(None, origin);
         if self.budget.try_reserve(bytes) {
-            self.shards[0].lock().push(class, obj, bytes);
+            let shard = self.numa.map.home_shard(home_node(origin, 0), 0);
+            self.shards[shard].lock().push(class, obj, bytes);
         } else {
             self.count_freed(None, Ev::Discards, 1, bytes);
             drop(obj);
@@ -265,7 +273,7 @@ impl<T: Poolable> Inner<T> {
 
     /// Reserves at least `need` more bytes of credit (a chunk more if the
     /// budget has room).
-    fn reserve_credit(&self, cache: &mut LocalCache<T>, need: usize) -> bool {
+    pub(crate) fn reserve_credit(&self, cache: &mut LocalCache<T>, need: usize) -> bool {
         let extra = need.saturating_add(self.chunk());
         if self.budget.try_reserve(extra) {
             cache.credit += extra;
@@ -284,5 +292,15 @@ impl<T: Poolable> Inner<T> {
 pub(crate) fn resume(panic: ResetPanic) {
     if let Some(payload) = panic {
         panic::resume_unwind(payload);
+    }
+}
+
+/// The home node of an object coming back: its ticket's, or (adopted, so
+/// unknown) the node it comes back on.
+#[inline(always)]
+fn home_node(origin: Origin, here: usize) -> usize {
+    match origin {
+        Origin::Returned(ticket) => ticket.node as usize,
+        Origin::Adopted => here,
     }
 }

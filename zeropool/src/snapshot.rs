@@ -10,7 +10,7 @@
 
 use crate::gate::NO_CAP;
 use crate::pool::Inner;
-use crate::stats::{ClassStats, Ev, Hit, PoolStats, Totals};
+use crate::stats::{ClassStats, Ev, Hit, NodeStats, PoolStats, Totals};
 use crate::sync::{AtomicU64, Ordering};
 use crate::Poolable;
 
@@ -25,14 +25,40 @@ impl<T: Poolable> Inner<T> {
         let mut shard_objects = vec![0usize; n];
         let mut bytes_retained = 0usize;
         let mut objects_retained = 0usize;
+        let numa = &inner.numa;
+        let mut nodes: Vec<NodeStats> = numa
+            .locator
+            .topology()
+            .nodes()
+            .iter()
+            .enumerate()
+            .map(|(i, info)| NodeStats {
+                node: info.os_index,
+                local_hits: load(&numa.retired_hits[i]),
+                remote_returns: load(&numa.remote_returns[i]),
+                allocations: load(&numa.allocations[i]),
+                bytes_retained: 0,
+            })
+            .collect();
         {
             let slots = inner.slots.lock();
             for slot in slots.iter() {
                 slot.counters().add_into(&mut totals);
                 bytes_retained += slot.cached_bytes();
                 objects_retained += slot.cached_objects();
+                if let Some(node) = nodes.get_mut(slot.node()) {
+                    let hits = slot.counters().hits_total(Hit::Tls)
+                        + slot.counters().hits_total(Hit::Shared);
+                    node.local_hits += hits as usize;
+                    node.bytes_retained += slot.cached_bytes();
+                }
             }
             inner.retired.add_into(&mut totals);
+        }
+        for (i, shard) in inner.shards.iter().enumerate() {
+            if let Some(node) = nodes.get_mut(numa.map.node_of_shard(i)) {
+                node.bytes_retained += shard.bytes();
+            }
         }
         let mut contention = 0;
         for shard in inner.shards.iter() {
@@ -108,6 +134,11 @@ impl<T: Poolable> Inner<T> {
             timeouts: load(&inner.gate.counters.timeouts),
             exhausted_errors: load(&inner.gate.counters.exhausted),
             cap_overshoots: load(&inner.gate.counters.overshoots),
+            numa: numa_summary(numa),
+            nodes,
+            bind_failures: load(&numa.bind_failures),
+            pin_failures: load(&numa.pin_failures),
+            numa_error: numa.first_error.lock().clone(),
         }
     }
 }
@@ -115,4 +146,14 @@ impl<T: Poolable> Inner<T> {
 /// Reads one of the cap's counters.
 fn load(counter: &AtomicU64) -> usize {
     counter.load(Ordering::Relaxed) as usize
+}
+
+/// The placement in force, and why the pool runs as one node if it does.
+fn numa_summary(numa: &crate::home::NumaState) -> String {
+    let topology = numa.locator.topology();
+    let mode = format!("{:?}", numa.placement.mode()).to_lowercase();
+    match topology.fallback_reason() {
+        Some(why) => format!("{mode} (one node: {why})"),
+        None => format!("{mode} on {} node(s)", topology.nodes().len()),
+    }
 }

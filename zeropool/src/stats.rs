@@ -73,6 +73,11 @@ impl Counters {
         &self.hits[class][hit as usize]
     }
 
+    /// Hits of kind `hit` over every class (the oversize row included).
+    pub(crate) fn hits_total(&self, hit: Hit) -> u64 {
+        self.hits.iter().map(|row| row[hit as usize].get()).sum()
+    }
+
     /// Adds another set into this one (used when a thread exits).
     pub(crate) fn absorb(&self, other: &Counters) {
         for (a, b) in self.events.iter().zip(&other.events) {
@@ -216,11 +221,39 @@ pub struct PoolStats {
     pub cap_overshoots: usize,
     /// Per size class, ascending.
     pub classes: Vec<ClassStats>,
+    /// How the pool places memory: the NUMA policy in force and, when it
+    /// runs as one node for want of hwloc, why.
+    pub numa: String,
+    /// Per NUMA node (one entry on a one-node machine).
+    pub nodes: Vec<NodeStats>,
+    /// Fresh allocations whose memory could not be bound to their node.
+    pub bind_failures: usize,
+    /// Fresh allocations that `pinned` could not lock in RAM.
+    pub pin_failures: usize,
+    /// The first binding or pinning failure, with the memlock limit when
+    /// that was the cause (the pool went on without it).
+    pub numa_error: Option<String>,
     /// Reloads that failed (bad values, changed fixed keys, or a watched
     /// file that was corrupt or missing).
     pub reload_errors: usize,
     /// The error of the last failed reload, until a reload succeeds.
     pub last_reload_error: Option<String>,
+}
+
+/// Counters of one NUMA node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NodeStats {
+    /// The node's OS number.
+    pub node: usize,
+    /// Gets served without allocating to threads running on this node.
+    pub local_hits: usize,
+    /// Objects freed on another node that came back to this node's shards.
+    pub remote_returns: usize,
+    /// Fresh objects whose home is this node.
+    pub allocations: usize,
+    /// Idle bytes in this node's shards and its threads' caches.
+    pub bytes_retained: usize,
 }
 
 /// Counters of one size class.

@@ -41,6 +41,14 @@ pub(crate) struct LocalCache<T> {
     /// Objects per class this cache may hold (the pool's `tls_cache_size`
     /// as of `epoch`).
     pub(crate) limit: usize,
+    /// The node (index) this thread runs on, as of its last slow path; the
+    /// stacks hold only objects whose home is this node.
+    pub(crate) node: usize,
+    /// The thread's sequence number (spreads threads over a group's shards).
+    pub(crate) seq: usize,
+    /// Per home node: objects returned here from another node, with their
+    /// class, waiting to travel home in a batch (see `home.rs`).
+    pub(crate) remote: Vec<Vec<(T, usize)>>,
 }
 
 /// A thread's cache and counters for one pool.
@@ -55,6 +63,8 @@ pub(crate) struct SlotInner<T: Poolable> {
     pub(crate) counters: Counters,
     cached_bytes: AtomicUsize,
     cached_objects: AtomicUsize,
+    /// `LocalCache::node`, for per-node stats.
+    node: AtomicUsize,
     pool: Weak<Inner<T>>,
 }
 
@@ -72,7 +82,7 @@ impl<T: Poolable> Slot<T> {
     pub(crate) fn new(
         pool: Weak<Inner<T>>,
         classes: usize,
-        home: usize,
+        (home, node, seq): (usize, usize, usize),
         limit: usize,
         (epoch, trim_gen): (u64, u64),
     ) -> Self {
@@ -87,10 +97,14 @@ impl<T: Poolable> Slot<T> {
                     trim_gen,
                     home,
                     limit,
+                    node,
+                    seq,
+                    remote: Vec::new(),
                 }),
                 counters: Counters::new(classes),
                 cached_bytes: AtomicUsize::new(0),
                 cached_objects: AtomicUsize::new(0),
+                node: AtomicUsize::new(node),
                 pool,
             }),
         }
@@ -132,6 +146,15 @@ impl<T: Poolable> Slot<T> {
 
     pub(crate) fn cached_objects(&self) -> usize {
         self.inner.cached_objects.load(Ordering::Relaxed)
+    }
+
+    /// The node this slot's thread runs on, as last seen.
+    pub(crate) fn node(&self) -> usize {
+        self.inner.node.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_node(&self, node: usize) {
+        self.inner.node.store(node, Ordering::Relaxed);
     }
 }
 

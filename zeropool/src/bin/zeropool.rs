@@ -135,8 +135,6 @@ fn note(config: &PoolConfig, key: &str) -> Option<String> {
                 ByteSize::from(*last)
             ))
         }
-        "numa" => Some("not acted on yet".into()),
-        "max_outstanding_memory" | "on_exhausted" => Some("not enforced yet".into()),
         _ => None,
     }
 }

@@ -123,13 +123,21 @@ impl<T: Poolable> Inner<T> {
         match key {
             "shards" => {
                 let n = self.shards.len();
-                (new.shards.resolve() != n).then(|| format!("{n} shards"))
+                let numa = &self.numa;
+                let wanted = crate::numa::ShardMap::new(
+                    numa.locator.topology(),
+                    &numa.placement,
+                    new.shards,
+                )
+                .len();
+                (wanted != n).then(|| format!("{n} shards"))
             }
             "size_classes" => (new.size_classes.sizes() != self.classes.sizes())
                 .then(|| old.size_classes.to_string()),
             "numa" => (new.numa != old.numa).then(|| old.numa.to_string()),
             "wipe_on_return" => (new.wipe_on_return != self.fixed.wipe_on_return)
                 .then(|| self.fixed.wipe_on_return.to_string()),
+            "pinned" => (new.pinned != self.numa.pinned).then(|| self.numa.pinned.to_string()),
             _ => None,
         }
     }

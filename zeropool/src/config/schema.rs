@@ -44,8 +44,7 @@ pub struct PoolConfig {
     /// Shared shards: `"auto"` (CPUs rounded up to a power of two, at most
     /// 64) or `1..=1024`, rounded up to a power of two. Fixed once built.
     pub shards: Shards,
-    /// NUMA placement (accepted and kept; a later release acts on it). Fixed
-    /// once built.
+    /// NUMA placement. Fixed once built.
     pub numa: Numa,
     /// The size classes. Fixed once built.
     pub size_classes: SizeClassSpec,
@@ -58,17 +57,18 @@ pub struct PoolConfig {
     /// objects at once. When no source sets it, the pool's default budget
     /// policy applies with this value as its cap.
     pub max_total_memory: ByteSize,
-    /// Hard cap on bytes handed out, `None` for no cap (accepted and kept; a
-    /// later release enforces it). Reloadable.
+    /// Hard cap on bytes handed out, `None` for no cap. Reloadable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_outstanding_memory: Option<ByteSize>,
-    /// What a `get` does past `max_outstanding_memory` (accepted and kept; a
-    /// later release enforces it). Reloadable.
+    /// What a `get` does past `max_outstanding_memory`. Reloadable.
     pub on_exhausted: OnExhausted,
     /// Whether counters are kept. Reloadable.
     pub stats: bool,
     /// Zero byte buffers before they are cached. Fixed once built.
     pub wipe_on_return: bool,
+    /// Lock fresh pool memory in RAM (mlock); refused locks are counted and
+    /// reported, and the pool goes on unpinned. Fixed once built.
+    pub pinned: bool,
     #[serde(skip)]
     pub(crate) origins: BTreeMap<&'static str, Origin>,
 }
@@ -85,7 +85,7 @@ pub(crate) struct Origin {
 }
 
 /// The config keys, in file order.
-pub(crate) const KEYS: [&str; 10] = [
+pub(crate) const KEYS: [&str; 11] = [
     "shards",
     "numa",
     "size_classes",
@@ -96,10 +96,12 @@ pub(crate) const KEYS: [&str; 10] = [
     "on_exhausted",
     "stats",
     "wipe_on_return",
+    "pinned",
 ];
 
 /// Keys fixed when the pool is built.
-pub(crate) const STRUCTURAL: [&str; 4] = ["shards", "numa", "size_classes", "wipe_on_return"];
+pub(crate) const STRUCTURAL: [&str; 5] =
+    ["shards", "numa", "size_classes", "wipe_on_return", "pinned"];
 
 impl Default for PoolConfig {
     fn default() -> Self {
@@ -114,6 +116,7 @@ impl Default for PoolConfig {
             on_exhausted: OnExhausted::Allocate,
             stats: true,
             wipe_on_return: false,
+            pinned: false,
             origins: BTreeMap::new(),
         }
     }
@@ -140,6 +143,7 @@ impl PoolConfig {
             "on_exhausted" => self.on_exhausted.to_string(),
             "stats" => self.stats.to_string(),
             "wipe_on_return" => self.wipe_on_return.to_string(),
+            "pinned" => self.pinned.to_string(),
             _ => return None,
         })
     }
@@ -201,6 +205,7 @@ impl PoolConfig {
             "on_exhausted" => self.on_exhausted = other.on_exhausted,
             "stats" => self.stats = other.stats,
             "wipe_on_return" => self.wipe_on_return = other.wipe_on_return,
+            "pinned" => self.pinned = other.pinned,
             _ => {}
         }
     }

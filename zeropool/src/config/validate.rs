@@ -75,7 +75,7 @@ pub(crate) fn accepted(key: &str, cfg: &PoolConfig) -> String {
         "max_total_memory" => SIZE_HELP.into(),
         "max_outstanding_memory" => format!("{SIZE_HELP}, at least 1 byte"),
         "on_exhausted" => "\"allocate\", \"error\" or \"wait\"".into(),
-        "stats" | "wipe_on_return" => "true or false".into(),
+        "stats" | "wipe_on_return" | "pinned" => "true or false".into(),
         _ => String::new(),
     }
 }
@@ -144,6 +144,7 @@ fn parse_key(cx: &mut Cx<'_>, kp: &[String], key: &str, v: &Value, cfg: &mut Poo
             .map(|&(_, e)| cfg.on_exhausted = e),
         "stats" => v.to_bool().map(|b| cfg.stats = b),
         "wipe_on_return" => v.to_bool().map(|b| cfg.wipe_on_return = b),
+        "pinned" => v.to_bool().map(|b| cfg.pinned = b),
         _ => None,
     };
     if ok.is_none() {

@@ -238,7 +238,7 @@ impl Serialize for SizeClassSpec {
 }
 
 /// `on_exhausted`: what a `get` does when `max_outstanding_memory` is
-/// reached (a later release enforces it).
+/// reached.
 ///
 /// ```
 /// assert_eq!(zeropool::OnExhausted::Wait.to_string(), "\"wait\"");

@@ -164,6 +164,7 @@ fn hwloc_bind(
 /// of the area's binding), or where they physically are if the binding
 /// cannot be queried. `None` where neither can be asked: a synthetic
 /// topology, no hwloc, an OS without the query, or no whole page.
+#[cfg_attr(not(test), allow(dead_code))] // tests check placement with it
 pub(crate) fn area_nodes(topology: &Topology, area: &[MaybeUninit<u8>]) -> Option<Vec<usize>> {
     let pages = whole_pages(area);
     if pages.is_empty() {

@@ -51,10 +51,6 @@
 //! ([`Topology::is_synthetic`]). Threads still run on this machine's CPUs,
 //! so only those CPUs' nodes see traffic unless a [`CpuLookup`] is injected.
 
-// The pool's hot path calls the crate-internal half (binding, pinning) once
-// the integration lands; until then only tests do. Remove this then.
-#![cfg_attr(not(test), allow(dead_code))]
-
 mod bind;
 mod current;
 mod pin;
