@@ -468,9 +468,41 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(2))
 }
 
+// ----- NUMA overhead -------------------------------------------------------------
+
+/// The hot path with NUMA placement active (a synthetic two-node machine,
+/// this thread on node 0) against the same pool with NUMA off: the NUMA
+/// path's cost on the hot path (a home-node compare) must stay under 5%.
+fn numa_overhead(c: &mut Criterion) {
+    const N: usize = 64 * KIB;
+    let mut g = c.benchmark_group("numa_overhead");
+    let off = BufferPool::builder()
+        .numa(zeropool::Numa::Off)
+        .build()
+        .unwrap();
+    g.bench_function("numa_off", |b| {
+        b.iter(|| drop(black_box(off.get(black_box(N)))))
+    });
+    #[cfg(feature = "numa")]
+    {
+        let two = zeropool::numa::Topology::synthetic("pack:2 numa:1 core:2 pu:1").unwrap();
+        let local = BufferPool::builder()
+            .topology(two)
+            .cpu_lookup(Arc::new(|| 0))
+            .numa(zeropool::Numa::Local)
+            .build()
+            .unwrap();
+        g.bench_function("numa_local_2_nodes", |b| {
+            b.iter(|| drop(black_box(local.get(black_box(N)))))
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = hot_path, write_64k, write_1m, producer_consumer, batch, zipf, stats_overhead, scaling
+    targets = hot_path, write_64k, write_1m, producer_consumer, batch, zipf, stats_overhead, scaling,
+        numa_overhead
 }
 criterion_main!(benches);
