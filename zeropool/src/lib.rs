@@ -216,7 +216,7 @@ impl<T: Poolable> Pool<T> {
     /// assert_eq!(buf.len(), 0);
     /// assert!(buf.capacity() >= 65536);
     /// ```
-    #[inline(always)]
+    #[inline]
     pub fn get(&self, n: usize) -> PoolGuard<'_, T> {
         PoolGuard::new(&self.inner, self.inner.acquire(n))
     }
