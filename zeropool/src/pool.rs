@@ -272,7 +272,9 @@ impl<T: Poolable> Inner<T> {
     #[inline(always)]
     pub(crate) fn count_origin(&self, slot: Option<&Slot<T>>, origin: Origin) {
         match origin {
-            Origin::Returned(_) => self.count(slot, Ev::Returns, 1),
+            // Returns are not counted on the hot path: the snapshot derives
+            // them (objects in the pool's care less the idle ones are out).
+            Origin::Returned(_) => {}
             Origin::Adopted => self.count(slot, Ev::Adopted, 1),
         }
     }

@@ -77,9 +77,14 @@ impl<T: Poolable> Inner<T> {
         let tls_hits = totals.hit_total(Hit::Tls);
         let shared_hits = totals.hit_total(Hit::Shared);
         let gets = tls_hits + shared_hits + allocations;
-        let returns = totals.event(Ev::Returns);
+        let freed = totals.event(Ev::Freed);
         let detached = totals.event(Ev::Detached);
         let adopted = totals.event(Ev::Adopted);
+        // Objects in the pool's care (made or adopted, not freed or
+        // detached) that are not idle are out with a guard.
+        let objects_outstanding = (allocations + adopted)
+            .saturating_sub(freed + detached)
+            .saturating_sub(objects_retained);
         let classes = (0..n)
             .map(|c| {
                 let (t, s, a) = (
@@ -99,7 +104,7 @@ impl<T: Poolable> Inner<T> {
             .collect();
         PoolStats {
             gets,
-            puts: returns + adopted,
+            puts: gets.saturating_sub(objects_outstanding + detached) + adopted,
             tls_hits,
             shared_hits,
             steals: totals.hit_total(Hit::Steal),
@@ -110,13 +115,13 @@ impl<T: Poolable> Inner<T> {
             oversize_drops: totals.event(Ev::Oversize),
             reset_panics: totals.event(Ev::ResetPanics),
             trimmed: totals.event(Ev::Trimmed),
-            freed: totals.event(Ev::Freed),
+            freed,
             detached,
             adopted,
             contention_events: contention,
             objects_retained,
             bytes_retained,
-            objects_outstanding: gets.wrapping_sub(returns).wrapping_sub(detached),
+            objects_outstanding,
             // Bytes in the pool's care less the idle ones (0 if a
             // concurrent move made the two reads disagree).
             bytes_outstanding: inner.budget.in_care().saturating_sub(bytes_retained),

@@ -13,8 +13,6 @@ use std::fmt;
 #[derive(Debug, Clone, Copy)]
 #[repr(usize)]
 pub(crate) enum Ev {
-    /// Guards dropped (objects handed back).
-    Returns,
     /// Objects given with `put`/`put_batch`.
     Adopted,
     /// Guards turned into plain objects with `into_inner`.
@@ -32,7 +30,7 @@ pub(crate) enum Ev {
     /// Dropped by `trim` or a lowered budget.
     Trimmed,
 }
-const EVENTS: usize = 9;
+const EVENTS: usize = 8;
 
 /// Where a `get` was served from.
 #[derive(Debug, Clone, Copy)]
@@ -134,6 +132,10 @@ impl Totals {
 ///
 /// Counters count only while statistics are on (`stats(true)`, the
 /// default); the gauges (`*_retained`, `bytes_reserved`) are always kept.
+/// Nothing is counted when an object comes back on the hot path: returns,
+/// and the objects out with a guard, are derived from the objects in the
+/// pool's care (allocated or adopted, and not freed or detached) less the
+/// idle ones.
 /// Gauges are summed from many places without stopping the pool, so under
 /// concurrent use they are approximate; when the pool is quiet they are
 /// exact and satisfy
