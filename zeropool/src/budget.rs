@@ -41,6 +41,9 @@ pub(crate) struct Budget {
     in_care: CachePadded<AtomicUsize>,
     /// Whether the limit in force follows demand (see the module docs).
     auto: AtomicBool,
+    /// High-water marks: reserved bytes, and bytes out (in care, not reserved).
+    peak_reserved: AtomicUsize,
+    peak_out: AtomicUsize,
 }
 
 impl Budget {
@@ -50,6 +53,8 @@ impl Budget {
             reserved: CachePadded::new(AtomicUsize::new(0)),
             in_care: CachePadded::new(AtomicUsize::new(0)),
             auto: AtomicBool::new(auto),
+            peak_reserved: AtomicUsize::new(0),
+            peak_out: AtomicUsize::new(0),
         }
     }
 
@@ -88,8 +93,30 @@ impl Budget {
     /// Objects of `bytes` bytes came into the pool's care (allocated, adopted, grown).
     pub(crate) fn care_in(&self, bytes: usize) {
         if bytes != 0 {
-            self.in_care.fetch_add(bytes, Ordering::Relaxed);
+            let in_care = self.in_care.fetch_add(bytes, Ordering::Relaxed) + bytes;
+            // Bytes come into care as they are handed out (a fresh object is
+            // out at once): the moment the bytes out reach a new high.
+            let out = in_care.saturating_sub(self.reserved());
+            self.peak_out.fetch_max(out, Ordering::Relaxed);
         }
+    }
+
+    /// The highest reserved bytes seen: an upper bound of the idle bytes'
+    /// high-water mark.
+    pub(crate) fn peak_reserved(&self) -> usize {
+        self.peak_reserved.load(Ordering::Relaxed)
+    }
+
+    /// The highest bytes out seen, sampled when the pool allocates and at
+    /// each `stats()` (`note_out`); hits from idle objects raise the bytes
+    /// out without either, so it can miss a peak between two samples.
+    pub(crate) fn peak_out(&self) -> usize {
+        self.peak_out.load(Ordering::Relaxed)
+    }
+
+    /// Records `out` bytes out as a sample for the high-water mark.
+    pub(crate) fn note_out(&self, out: usize) {
+        self.peak_out.fetch_max(out, Ordering::Relaxed);
     }
 
     /// Objects of `bytes` bytes left the pool's care (freed, detached, shrunk).
@@ -127,7 +154,10 @@ impl Budget {
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return true,
+                Ok(_) => {
+                    self.peak_reserved.fetch_max(next, Ordering::Relaxed);
+                    return true;
+                }
                 Err(seen) => current = seen,
             }
         }

@@ -127,6 +127,13 @@ impl<T: Poolable> Inner<T> {
             bytes_outstanding: inner.budget.in_care().saturating_sub(bytes_retained),
             bytes_reserved: reserved_after,
             max_total_memory: inner.budget.limit(),
+            bytes_retained_peak: inner.budget.peak_reserved(),
+            bytes_outstanding_peak: {
+                inner
+                    .budget
+                    .note_out(inner.budget.in_care().saturating_sub(bytes_retained));
+                inner.budget.peak_out()
+            },
             classes,
             reload_errors,
             last_reload_error,

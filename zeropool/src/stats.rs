@@ -201,6 +201,12 @@ pub struct PoolStats {
     pub bytes_reserved: usize,
     /// The budget (`max_total_memory`).
     pub max_total_memory: usize,
+    /// High-water mark of idle bytes (of the bytes reserved for them, an
+    /// upper bound never more than the budget).
+    pub bytes_retained_peak: usize,
+    /// High-water mark of bytes handed out, sampled at allocations and at
+    /// each `stats()` call.
+    pub bytes_outstanding_peak: usize,
     /// The cap on bytes handed out (`max_outstanding_memory`), if any.
     pub max_outstanding_memory: Option<usize>,
     /// Bytes charged against that cap: live guards plus detached objects
