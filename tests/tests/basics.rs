@@ -221,6 +221,11 @@ fn hit_rate_and_display() {
     assert_eq!((s.gets, s.allocations, s.tls_hits), (4, 1, 3));
     assert_eq!(s.hit_rate(), 0.75);
     let text = s.to_string();
-    assert!(text.contains("gets 4"), "{text}");
+    assert!(
+        text.lines()
+            .next()
+            .is_some_and(|l| l.starts_with("gets") && l.contains(" 4 ")),
+        "{text}"
+    );
     assert!(text.contains("75.0%"), "{text}");
 }

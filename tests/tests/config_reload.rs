@@ -48,7 +48,15 @@ fn reload_reports_what_changed() {
     );
     assert_eq!(
         report.unchanged,
-        ["shards", "numa", "size_classes", "wipe_on_return", "pinned"]
+        [
+            "shards",
+            "numa",
+            "size_classes",
+            "wipe_on_return",
+            "pinned",
+            "track_outstanding",
+            "trim_after"
+        ]
     );
     assert!(
         report

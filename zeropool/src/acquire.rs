@@ -159,6 +159,7 @@ impl<T: Poolable> Inner<T> {
                     class: Ticket::UNDERSIZE,
                     charged: false,
                     node: 0,
+                    track: 0,
                 },
             );
         }

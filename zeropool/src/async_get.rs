@@ -28,14 +28,18 @@ use std::task::{Context, Poll};
 #[derive(Debug)]
 struct Acquire {
     n: usize,
+    /// Where the future was made (for the outstanding report).
+    at: &'static std::panic::Location<'static>,
     expected: usize,
     waiter: Option<Arc<Waiter>>,
 }
 
 impl Acquire {
+    #[track_caller]
     fn new(n: usize) -> Self {
         Self {
             n,
+            at: std::panic::Location::caller(),
             expected: 0,
             waiter: None,
         }
@@ -107,9 +111,10 @@ impl<'a, T: Poolable> Future for GetAsync<'a, T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let inner: &'a Inner<T> = &this.pool.inner;
+        let at = this.acquire.at;
         this.acquire
             .poll(inner, cx)
-            .map(|loan| PoolGuard::new(inner, loan))
+            .map(|loan| PoolGuard::new_at(inner, loan, at))
     }
 }
 
@@ -119,9 +124,10 @@ impl<T: Poolable> Future for GetOwnedAsync<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let pool = &this.pool;
+        let at = this.acquire.at;
         this.acquire
             .poll(&pool.inner, cx)
-            .map(|loan| OwnedPoolGuard::new(pool.clone(), loan))
+            .map(|loan| OwnedPoolGuard::new_at(pool.guard_handle(), loan, at))
     }
 }
 
@@ -174,6 +180,7 @@ impl<T: Poolable> Pool<T> {
     /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
     /// # }
     /// ```
+    #[track_caller]
     pub fn get_async(&self, n: usize) -> GetAsync<'_, T> {
         GetAsync {
             pool: self,
@@ -199,6 +206,7 @@ impl<T: Poolable> Pool<T> {
     /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
     /// # }
     /// ```
+    #[track_caller]
     pub fn get_owned_async(&self, n: usize) -> GetOwnedAsync<T> {
         GetOwnedAsync {
             pool: self.clone(),

@@ -308,6 +308,14 @@ impl<T: Poolable> Drop for Overflow<'_, T> {
         }
         let bytes = doomed.iter().map(T::capacity_bytes).sum();
         pool.count_freed(self.slot, Ev::Discards, doomed.len(), bytes);
+        if !doomed.is_empty() {
+            crate::trace::event!(
+                debug,
+                objects = doomed.len(),
+                bytes,
+                "put_batch: the idle budget is full"
+            );
+        }
         drop(doomed);
     }
 }

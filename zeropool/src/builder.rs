@@ -264,6 +264,39 @@ impl<T: Poolable> PoolBuilder<T> {
         self
     }
 
+    /// Record the call site of every live guard, for
+    /// [`Pool::outstanding`](crate::Pool::outstanding) (a debugging aid:
+    /// each get and return then takes a mutex).
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::builder().track_outstanding(true).build()?;
+    /// let _held = pool.get(4096);
+    /// assert_eq!(pool.outstanding()[0].count, 1);
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
+    pub fn track_outstanding(mut self, on: bool) -> Self {
+        self.explicit
+            .set("track_outstanding", |c| c.track_outstanding = on);
+        self
+    }
+
+    /// Release memory idle longer than `after` (see
+    /// [`Pool::set_trim_after`](crate::Pool::set_trim_after)); config key
+    /// `trim_after = "30s"`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = zeropool::BufferPool::builder().trim_after(Duration::from_secs(30)).build()?;
+    /// assert_eq!(pool.trim_after(), Some(Duration::from_secs(30)));
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
+    pub fn trim_after(mut self, after: std::time::Duration) -> Self {
+        self.explicit
+            .set("trim_after", |c| c.trim_after = Some(crate::Period(after)));
+        self
+    }
+
     /// The machine to place shards and memory on; by default the one hwloc
     /// sees ([`Topology::detect`]). A synthetic topology lets a program (or a
     /// test) see what the pool does on a NUMA machine.
@@ -485,9 +518,14 @@ impl<T: Poolable> PoolBuilder<T> {
         let budget = (cfg.source("max_total_memory") != Some(Source::Default))
             .then(|| cfg.max_total_memory.to_usize().unwrap_or(usize::MAX));
         let (tls, batch, stats) = (cfg.tls_cache_size, cfg.batch_size, cfg.stats);
+        let track = cfg.track_outstanding;
+        let trim_after = cfg.trim_after;
         let state = ConfigState::new(cfg, section, reads, self.explicit, file);
-        let inner = Inner::new(fixed, tls, batch, budget, stats, state, numa);
+        let inner = Inner::new(fixed, tls, batch, budget, stats, state, numa, track);
+        if let Some(period) = trim_after {
+            inner.set_trim_after(Some(period.0));
+        }
         inner.apply_placeholder_limits();
-        Ok(Pool { inner })
+        Ok(Pool { inner, user: true })
     }
 }

@@ -156,6 +156,7 @@ impl<T: Poolable> Pool<T> {
     /// drop((a, b));
     /// # Ok::<(), zeropool::Error>(())
     /// ```
+    #[track_caller]
     pub fn try_get(&self, n: usize) -> Result<PoolGuard<'_, T>, Exhausted> {
         self.get_within(n, None)
     }
@@ -175,10 +176,12 @@ impl<T: Poolable> Pool<T> {
     /// assert!(pool.get_timeout(1024, Duration::from_millis(10)).is_ok());
     /// # Ok::<(), zeropool::Error>(())
     /// ```
+    #[track_caller]
     pub fn get_timeout(&self, n: usize, timeout: Duration) -> Result<PoolGuard<'_, T>, Exhausted> {
         self.get_within(n, Some(Instant::now() + timeout))
     }
 
+    #[track_caller]
     fn get_within(
         &self,
         n: usize,

@@ -194,6 +194,13 @@ impl Gate {
     /// The error for a request of `bytes` that does not fit now.
     pub(crate) fn exhausted(&self, bytes: usize) -> Exhausted {
         self.counters.exhausted.fetch_add(1, Ordering::Relaxed);
+        crate::trace::event!(
+            debug,
+            requested = bytes,
+            charged = self.charged(),
+            cap = self.cap(),
+            "pool exhausted"
+        );
         Exhausted {
             requested: bytes,
             outstanding: self.charged(),
@@ -241,6 +248,13 @@ impl Gate {
         let before = self.state.fetch_add(bytes, Ordering::AcqRel) & !QUEUED;
         if before.saturating_add(bytes) > self.cap() {
             self.counters.overshoots.fetch_add(1, Ordering::Relaxed);
+            crate::trace::event!(
+                debug,
+                bytes,
+                charged = before,
+                cap = self.cap(),
+                "outstanding cap exceeded"
+            );
         }
     }
 

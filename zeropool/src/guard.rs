@@ -12,6 +12,7 @@ use std::borrow::{Borrow, BorrowMut};
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
+use std::panic::Location;
 
 /// An object borrowed from a [`Pool`]; dereferences to `T` and goes back to
 /// the pool when dropped.
@@ -58,8 +59,24 @@ pub struct OwnedPoolGuard<T: Poolable> {
 }
 
 impl<'a, T: Poolable> PoolGuard<'a, T> {
+    /// A guard for a loan taken by the caller's caller (`#[track_caller]`
+    /// carries the user's call site here for the outstanding report).
     #[inline]
-    pub(crate) fn new(pool: &'a Inner<T>, (obj, ticket): (T, Ticket)) -> Self {
+    #[track_caller]
+    pub(crate) fn new(pool: &'a Inner<T>, loan: (T, Ticket)) -> Self {
+        Self::new_at(pool, loan, Location::caller())
+    }
+
+    /// A guard for a loan taken at `at`.
+    #[inline]
+    pub(crate) fn new_at(
+        pool: &'a Inner<T>,
+        (obj, mut ticket): (T, Ticket),
+        at: &'static Location<'static>,
+    ) -> Self {
+        if pool.tracker.is_some() {
+            pool.track(at, &mut ticket);
+        }
         Self {
             obj: ManuallyDrop::new(obj),
             ticket,
@@ -87,8 +104,23 @@ impl<'a, T: Poolable> PoolGuard<'a, T> {
 }
 
 impl<T: Poolable> OwnedPoolGuard<T> {
+    /// An owned guard for a loan taken by the caller's caller.
     #[inline]
-    pub(crate) fn new(pool: Pool<T>, (obj, ticket): (T, Ticket)) -> Self {
+    #[track_caller]
+    pub(crate) fn new(pool: Pool<T>, loan: (T, Ticket)) -> Self {
+        Self::new_at(pool, loan, Location::caller())
+    }
+
+    /// An owned guard for a loan taken at `at`.
+    #[inline]
+    pub(crate) fn new_at(
+        pool: Pool<T>,
+        (obj, mut ticket): (T, Ticket),
+        at: &'static Location<'static>,
+    ) -> Self {
+        if pool.inner.tracker.is_some() {
+            pool.inner.track(at, &mut ticket);
+        }
         Self {
             obj: ManuallyDrop::new(obj),
             ticket,

@@ -119,6 +119,7 @@ impl NumaState {
     fn say_once(&self, message: String) {
         let mut first = self.first_error.lock();
         if first.is_none() {
+            crate::trace::event!(warn, "{message}; the pool goes on without it");
             *first = Some(message);
         }
     }

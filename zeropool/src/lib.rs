@@ -63,7 +63,13 @@
 //!   other threads' cached objects at their next operation.
 //!
 //! ## Features
-//! - `bytes`: [`Poolable`] for `bytes::BytesMut`.
+//! - `bytes`: [`Poolable`] for `bytes::BytesMut`; `bytes::BufMut` for
+//!   guards of byte buffers (so tokio's `read_buf` reads into a guard) and
+//!   `into_bytes()`.
+//! - `async`: `Pool::get_async` / `get_owned_async` (runtime-agnostic).
+//! - `numa`: NUMA placement through hwloc (see the `numa` module).
+//! - `tracing`: events for reloads, budget discards, exhaustion, trimming,
+//!   and NUMA binding or pinning failures (never on the hot path).
 //! - `derive` (default): `#[derive(Poolable)]` for structs, field by field
 //!   through [`PoolField`].
 //! - `watch`: `Pool::watch` reloads the limits when the config file
@@ -71,6 +77,9 @@
 //! - `numa`: the machine's NUMA topology and memory binding through hwloc
 //!   (`hwlocality`; needs the system hwloc library). Without it,
 //!   [`numa::Topology::detect`] is one node and says why.
+//! - `metrics`: `Pool::publish_metrics` and `Pool::publish_metrics_every`
+//!   publish every counter and gauge of [`PoolStats`] through the `metrics`
+//!   facade, labelled by pool, size class and NUMA node.
 //!
 //! ## Configuration
 //! `Pool::from_config()` reads `$ZEROPOOL_CONFIG` (else `./zeropool.toml`)
@@ -98,9 +107,14 @@ mod field;
 mod gate;
 mod guard;
 mod home;
+mod idle;
+mod interop;
 mod local;
 mod maintain;
+#[cfg(feature = "metrics")]
+mod metrics;
 pub mod numa;
+mod outstanding;
 mod pool;
 mod poolable;
 mod recycle;
@@ -110,7 +124,10 @@ mod snapshot;
 mod stats;
 mod sync;
 mod thread_cache;
+mod trace;
 
+#[cfg(feature = "metrics")]
+pub use crate::metrics::MetricsHandle;
 #[cfg(feature = "async")]
 pub use async_get::{GetAsync, GetOwnedAsync};
 pub use builder::{
@@ -120,8 +137,8 @@ pub use builder::{
 #[cfg(feature = "watch")]
 pub use config::WatchHandle;
 pub use config::{
-    ByteSize, Change, ConfigSet, Numa, OnExhausted, PoolConfig, ReloadReport, Setting, Shards,
-    SizeClassSpec,
+    ByteSize, Change, ConfigSet, Numa, OnExhausted, Period, PoolConfig, ReloadReport, Setting,
+    Shards, SizeClassSpec,
 };
 pub use error::{Error, Problem, Source};
 #[doc(hidden)]
@@ -129,6 +146,7 @@ pub use field::__private;
 pub use field::PoolField;
 pub use gate::Exhausted;
 pub use guard::{OwnedPoolGuard, PoolGuard};
+pub use outstanding::OutstandingEntry;
 pub use poolable::Poolable;
 pub use stats::{ClassStats, NodeStats, PoolStats};
 #[cfg(feature = "derive")]
@@ -155,12 +173,24 @@ pub type BufferPool = Pool<Vec<u8>>;
 /// ```
 pub struct Pool<T: Poolable> {
     pub(crate) inner: Arc<Inner<T>>,
+    /// A user's handle (counted in `Inner::handles`), or an owned guard's.
+    pub(crate) user: bool,
 }
 
 impl<T: Poolable> Clone for Pool<T> {
     fn clone(&self) -> Self {
+        self.inner.handles.fetch_add(1, sync::Ordering::Relaxed);
         Self {
             inner: self.inner.clone(),
+            user: true,
+        }
+    }
+}
+
+impl<T: Poolable> Drop for Pool<T> {
+    fn drop(&mut self) {
+        if self.user && self.inner.handles.fetch_sub(1, sync::Ordering::AcqRel) == 1 {
+            self.inner.last_handle_dropped();
         }
     }
 }
@@ -217,6 +247,7 @@ impl<T: Poolable> Pool<T> {
     /// assert!(buf.capacity() >= 65536);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn get(&self, n: usize) -> PoolGuard<'_, T> {
         PoolGuard::new(&self.inner, self.inner.acquire(n))
     }
@@ -230,8 +261,9 @@ impl<T: Poolable> Pool<T> {
     /// std::thread::spawn(move || assert!(buf.capacity() >= 4096)).join().unwrap();
     /// ```
     #[inline]
+    #[track_caller]
     pub fn get_owned(&self, n: usize) -> OwnedPoolGuard<T> {
-        OwnedPoolGuard::new(self.clone(), self.inner.acquire(n))
+        OwnedPoolGuard::new(self.guard_handle(), self.inner.acquire(n))
     }
 
     /// Gives an object to the pool: one detached with `into_inner`, or one
@@ -256,9 +288,11 @@ impl<T: Poolable> Pool<T> {
     /// let many = pool.get_batch(&[4096; 32]);
     /// assert_eq!(many.len(), 32);
     /// ```
+    #[track_caller]
     pub fn get_batch(&self, sizes: &[usize]) -> Vec<PoolGuard<'_, T>> {
+        let at = std::panic::Location::caller();
         self.inner
-            .acquire_batch(sizes, |loan| PoolGuard::new(&self.inner, loan))
+            .acquire_batch(sizes, |loan| PoolGuard::new_at(&self.inner, loan, at))
     }
 
     /// Gives many objects to the pool (as [`put`](Self::put) does), taking
@@ -272,6 +306,50 @@ impl<T: Poolable> Pool<T> {
     /// ```
     pub fn put_batch(&self, objs: impl IntoIterator<Item = T>) {
         self.inner.recycle_batch(objs);
+    }
+
+    /// Frees idle objects (largest classes first) until at most `bytes` are
+    /// idle in the shards and the calling thread's cache (other threads'
+    /// caches keep theirs; `trim` reaches them at their next operation).
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::new();
+    /// drop(pool.get_batch(&[65536; 16]));
+    /// pool.trim_to(128 << 10);
+    /// assert!(pool.stats().bytes_retained <= 128 << 10);
+    /// ```
+    pub fn trim_to(&self, bytes: usize) {
+        self.inner.trim_to(bytes);
+    }
+
+    /// Releases memory idle longer than `after`, every `after`, from a
+    /// background thread (`None` turns it off). Per class, the objects no
+    /// get touched for a whole period go; those recent demand cycles
+    /// through stay. Thread caches give back their slack credit at their
+    /// next operation.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = zeropool::BufferPool::new();
+    /// pool.set_trim_after(Some(Duration::from_millis(20)));
+    /// std::thread::spawn({
+    ///     let pool = pool.clone();
+    ///     move || drop(pool.get_batch(&[65536; 16])) // a burst on another thread
+    /// }).join().unwrap();
+    /// let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    /// while pool.stats().bytes_retained > 0 && std::time::Instant::now() < deadline {
+    ///     std::thread::sleep(Duration::from_millis(5));
+    /// }
+    /// assert_eq!(pool.stats().bytes_retained, 0);
+    /// ```
+    pub fn set_trim_after(&self, after: Option<std::time::Duration>) {
+        self.inner.set_trim_after(after);
+    }
+
+    /// The idle trimmer's period, if it is on.
+    pub fn trim_after(&self) -> Option<std::time::Duration> {
+        self.inner.idle.period()
     }
 
     /// Frees every idle object: the shards' and the calling thread's cache at
@@ -332,6 +410,24 @@ impl<T: Poolable> Pool<T> {
         self.inner.fixed.wipe_on_return
     }
 
+    /// The live guards grouped by the call site that took them, most bytes
+    /// first; empty unless the pool was built with `track_outstanding(true)`.
+    /// See [`OutstandingEntry`].
+    pub fn outstanding(&self) -> Vec<OutstandingEntry> {
+        self.inner
+            .tracker
+            .as_ref()
+            .map_or_else(Vec::new, |t| t.report())
+    }
+
+    /// A handle for an owned guard: not counted as a user's handle.
+    pub(crate) fn guard_handle(&self) -> Pool<T> {
+        Pool {
+            inner: self.inner.clone(),
+            user: false,
+        }
+    }
+
     /// A snapshot of the counters and gauges (see [`PoolStats`]).
     pub fn stats(&self) -> PoolStats {
         self.inner.snapshot()
@@ -349,6 +445,7 @@ impl Pool<Vec<u8>> {
     /// let b = pool.get_zeroed(16);
     /// assert_eq!(&b[..], &[0u8; 16]);
     /// ```
+    #[track_caller]
     pub fn get_zeroed(&self, n: usize) -> PoolGuard<'_, Vec<u8>> {
         let mut buf = self.get(n);
         buf.resize(n, 0);

@@ -81,6 +81,11 @@ impl<T: Poolable> Inner<T> {
     /// Drops every idle object: shards and this thread's cache now, other
     /// threads' caches at their next operation (or exit).
     pub(crate) fn trim(&self) {
+        crate::trace::event!(
+            debug,
+            idle_bytes = self.budget.reserved(),
+            "trim: freeing every idle object"
+        );
         self.trim_gen.fetch_add(1, Ordering::AcqRel);
         self.epoch.fetch_add(1, Ordering::AcqRel);
         let slot = self.local();
@@ -100,6 +105,7 @@ impl<T: Poolable> Inner<T> {
     /// Sets the budget; when lowered, frees idle objects from this thread's
     /// cache and the shards at once until the pool is within it.
     pub(crate) fn set_max_total_memory(&self, bytes: usize) {
+        crate::trace::event!(info, max_total_memory = bytes, "budget changed");
         self.set_limit(bytes, false);
         let slot = self.local();
         if let Some(slot) = slot {
@@ -178,6 +184,7 @@ impl<T: Poolable> Inner<T> {
 
 impl<T: Poolable> Drop for Inner<T> {
     fn drop(&mut self) {
+        self.stop_trimmer();
         for slot in self.slots.lock().drain(..) {
             // SAFETY: no strong reference to the pool exists, so no owner
             // thread is inside a pool operation, and the thread-exit hook only

@@ -30,29 +30,34 @@ pub(crate) struct Ticket {
     pub(crate) bytes: usize,
     /// The class it was handed out for, or [`Ticket::OVERSIZE`]. While the
     /// capacity is unchanged the object returns to this class without routing.
-    pub(crate) class: u32,
+    pub(crate) class: u16,
     /// Whether `bytes` are charged against the outstanding-memory cap.
     pub(crate) charged: bool,
-    /// The object's home node (index); 0 when NUMA is not active.
-    pub(crate) node: u16,
+    /// The object's home node (index, wrapped at 256: a pool on a larger
+    /// machine may send an object to another node's shards, never lose it);
+    /// 0 when NUMA is not active.
+    pub(crate) node: u8,
+    /// Its entry in the outstanding report (`track_outstanding`), or 0.
+    pub(crate) track: u32,
 }
 
 impl Ticket {
     /// The class of an oversize request: freed on return, never cached.
-    pub(crate) const OVERSIZE: u32 = u32::MAX;
+    pub(crate) const OVERSIZE: u16 = u16::MAX;
     /// The class of a fresh object whose capacity came out below its class
     /// (collections of zero-sized types, or a `Poolable` that under-reports):
     /// freed on return, never cached.
-    pub(crate) const UNDERSIZE: u32 = u32::MAX - 1;
+    pub(crate) const UNDERSIZE: u16 = u16::MAX - 1;
 
     /// A ticket for an object of `class` whose home is `node`.
     #[inline(always)]
     pub(crate) fn at(class: usize, bytes: usize, node: usize) -> Self {
         Self {
             bytes,
-            class: class as u32,
+            class: class as u16,
             charged: false,
-            node: node as u16,
+            node: node as u8,
+            track: 0,
         }
     }
 
@@ -63,6 +68,7 @@ impl Ticket {
             class: Self::OVERSIZE,
             charged: false,
             node: 0,
+            track: 0,
         }
     }
 }
@@ -110,6 +116,13 @@ pub(crate) struct Inner<T: Poolable> {
     pub(crate) config: crate::config::ConfigState,
     /// Topology, placement, shard groups per node (see `home`).
     pub(crate) numa: crate::home::NumaState,
+    /// The idle trimmer (`trim_after`, see `idle`).
+    pub(crate) idle: crate::idle::IdleTrim,
+    /// Live guards by call site, when `track_outstanding` is on.
+    pub(crate) tracker: Option<Box<crate::outstanding::Tracker>>,
+    /// `Pool` handles held by users (not by owned guards): when the last
+    /// goes while guards are out, that is reported.
+    pub(crate) handles: AtomicUsize,
 }
 
 impl<T: Poolable> Inner<T> {
@@ -130,6 +143,7 @@ impl<T: Poolable> Inner<T> {
         cache.epoch == self.epoch.load(Ordering::Relaxed)
     }
 
+    #[allow(clippy::too_many_arguments)] // one call site, the builder
     pub(crate) fn new(
         fixed: Fixed,
         tls_cache_size: usize,
@@ -138,6 +152,7 @@ impl<T: Poolable> Inner<T> {
         stats: bool,
         config: crate::config::ConfigState,
         numa: crate::home::NumaState,
+        track_outstanding: bool,
     ) -> Arc<Self> {
         let (cap, auto) = match max_total_memory {
             Some(bytes) => (bytes, false),
@@ -161,6 +176,9 @@ impl<T: Poolable> Inner<T> {
             on_exhausted: AtomicUsize::new(0),
             config,
             numa,
+            idle: crate::idle::IdleTrim::default(),
+            tracker: track_outstanding.then(Box::default),
+            handles: AtomicUsize::new(1),
             classes,
             fixed,
         })

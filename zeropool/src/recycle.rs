@@ -36,6 +36,9 @@ impl<T: Poolable> Inner<T> {
         if ticket.charged {
             self.gate.discharge(ticket.bytes);
         }
+        if ticket.track != 0 {
+            self.untrack(ticket.track);
+        }
         if ticket.class >= Ticket::UNDERSIZE {
             // SAFETY: the caller hands over `obj`; it is taken exactly once.
             return self.free_unpooled(unsafe { ManuallyDrop::take(obj) }, ticket);
@@ -64,6 +67,9 @@ impl<T: Poolable> Inner<T> {
     pub(crate) fn detach(&self, ticket: Ticket) {
         if ticket.charged {
             self.gate.add_detached(ticket.bytes);
+        }
+        if ticket.track != 0 {
+            self.untrack(ticket.track);
         }
         let slot = self.local();
         self.count(slot, Ev::Detached, 1);
@@ -209,6 +215,7 @@ impl<T: Poolable> Inner<T> {
         self.count_origin(Some(slot), origin);
         if kept.is_err() {
             self.count_freed(Some(slot), Ev::Discards, 1, bytes);
+            crate::trace::event!(debug, bytes, "object freed: the idle budget is full");
         }
         drop(doomed);
     }
@@ -302,5 +309,22 @@ fn home_node(origin: Origin, here: usize) -> usize {
     match origin {
         Origin::Returned(ticket) => ticket.node as usize,
         Origin::Adopted => here,
+    }
+}
+
+impl<T: Poolable> Inner<T> {
+    #[cold]
+    fn untrack(&self, id: u32) {
+        if let Some(tracker) = &self.tracker {
+            tracker.remove(id);
+        }
+    }
+
+    /// Records a guard taken at `at` in the outstanding report (if on).
+    #[cold]
+    pub(crate) fn track(&self, at: &'static std::panic::Location<'static>, ticket: &mut Ticket) {
+        if let Some(tracker) = &self.tracker {
+            ticket.track = tracker.insert(at, ticket.bytes);
+        }
     }
 }

@@ -18,6 +18,9 @@ use crossbeam_utils::CachePadded;
 pub(crate) struct Stacks<T> {
     classes: Vec<Vec<T>>,
     bytes: usize,
+    /// Per class: the fewest objects the stack held since the last idle
+    /// trim. Objects below it sat untouched the whole time.
+    low: Vec<usize>,
 }
 
 /// One shard: a padded lock over [`Stacks`] with lock-free mirrors of its totals.
@@ -41,6 +44,7 @@ impl<T> Shard<T> {
             stacks: CachePadded::new(Mutex::new(Stacks {
                 classes: (0..classes).map(|_| Vec::new()).collect(),
                 bytes: 0,
+                low: vec![0; classes],
             })),
             bytes: AtomicUsize::new(0),
             class_objects: (0..classes).map(|_| AtomicUsize::new(0)).collect(),
@@ -131,7 +135,9 @@ impl<T> Locked<'_, T> {
             bytes += b;
             sink(obj, b);
         }
-        self.shard.class_objects[class].store(stack.len(), Ordering::Relaxed);
+        let len = stack.len();
+        self.guard.low[class] = self.guard.low[class].min(len);
+        self.shard.class_objects[class].store(len, Ordering::Relaxed);
         self.guard.bytes -= bytes;
         (take, bytes)
     }
@@ -144,7 +150,9 @@ impl<T> Locked<'_, T> {
     ) -> Option<(T, usize)> {
         let stack = &mut self.guard.classes[class];
         let obj = stack.pop()?;
-        self.shard.class_objects[class].store(stack.len(), Ordering::Relaxed);
+        let len = stack.len();
+        self.guard.low[class] = self.guard.low[class].min(len);
+        self.shard.class_objects[class].store(len, Ordering::Relaxed);
         let bytes = bytes_of(&obj);
         self.guard.bytes -= bytes;
         Some((obj, bytes))
@@ -156,9 +164,27 @@ impl<T> Locked<'_, T> {
         self.guard.classes[class].len()
     }
 
+    /// Removes, per class, the oldest objects that stayed below the stack's
+    /// low-water mark since the last call (untouched the whole time), and
+    /// starts a new period. Returns them and their bytes.
+    pub(crate) fn take_idle(&mut self, bytes_of: impl Fn(&T) -> usize) -> (Vec<T>, usize) {
+        let mut out = Vec::new();
+        let stacks = &mut *self.guard;
+        for (class, stack) in stacks.classes.iter_mut().enumerate() {
+            let idle = stacks.low[class].min(stack.len());
+            out.extend(stack.drain(..idle));
+            stacks.low[class] = stack.len();
+            self.shard.class_objects[class].store(stack.len(), Ordering::Relaxed);
+        }
+        let bytes: usize = out.iter().map(bytes_of).sum();
+        stacks.bytes -= bytes;
+        (out, bytes)
+    }
+
     /// Removes every object; the caller drops them after unlocking.
     pub(crate) fn take_all(&mut self) -> (Vec<T>, usize) {
         let mut out = Vec::new();
+        self.guard.low.fill(0);
         for (class, stack) in self.guard.classes.iter_mut().enumerate() {
             out.append(stack);
             self.shard.class_objects[class].store(0, Ordering::Relaxed);

@@ -7,7 +7,9 @@
 //! publish, taken without stopping any thread.
 
 use crate::sync::Counter;
+use serde::{Serialize, Serializer};
 use std::fmt;
+use std::time::Duration;
 
 /// Per-object events, counted once each.
 #[derive(Debug, Clone, Copy)]
@@ -153,7 +155,25 @@ impl Totals {
 /// assert_eq!((s.gets, s.allocations, s.tls_hits), (2, 1, 1));
 /// assert_eq!(s.hit_rate(), 0.5);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// # Display and serialization
+/// `Display` prints a table of 80 to 100 columns: totals, memory with its
+/// peaks and limits, the cap when one is set, then the size classes that
+/// saw any activity and, on more than one NUMA node, the nodes.
+///
+/// `Serialize` writes every field under its own name, the classes and nodes
+/// as arrays of objects, and the two durations (`wait_time_total`,
+/// `wait_time_max`) as seconds in an `f64`.
+///
+/// ```
+/// let pool = zeropool::BufferPool::new();
+/// drop(pool.get(4096));
+/// let s = pool.stats();
+/// let table = s.to_string();
+/// assert!(table.contains("hit rate"));
+/// assert!(table.lines().any(|l| l.split_whitespace().next() == Some("4096")));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct PoolStats {
     /// Objects handed out (`get`, `get_owned`, `get_batch`, ...).
@@ -216,10 +236,12 @@ pub struct PoolStats {
     pub waits: usize,
     /// Requests waiting right now.
     pub waiting: usize,
-    /// Time all served waiters waited, together.
-    pub wait_time_total: std::time::Duration,
-    /// The longest time a served waiter waited.
-    pub wait_time_max: std::time::Duration,
+    /// Time all served waiters waited, together (serialized in seconds).
+    #[serde(serialize_with = "seconds")]
+    pub wait_time_total: Duration,
+    /// The longest time a served waiter waited (serialized in seconds).
+    #[serde(serialize_with = "seconds")]
+    pub wait_time_max: Duration,
     /// `get_timeout` calls that gave up.
     pub timeouts: usize,
     /// `Exhausted` errors returned (`try_get`, `get_timeout`).
@@ -249,7 +271,15 @@ pub struct PoolStats {
 }
 
 /// Counters of one NUMA node.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// ```
+/// let pool = zeropool::BufferPool::new();
+/// drop(pool.get(4096));
+/// let nodes = pool.stats().nodes;
+/// assert!(!nodes.is_empty());
+/// assert!(nodes.iter().map(|n| n.bytes_retained).sum::<usize>() >= 4096);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct NodeStats {
     /// The node's OS number.
@@ -265,7 +295,15 @@ pub struct NodeStats {
 }
 
 /// Counters of one size class.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// ```
+/// let pool = zeropool::BufferPool::builder().size_classes(&[4096, 65536]).build()?;
+/// drop(pool.get(4000));
+/// let class = &pool.stats().classes[0];
+/// assert_eq!((class.size, class.gets, class.allocations), (4096, 1, 1));
+/// # Ok::<(), zeropool::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct ClassStats {
     /// The class size in bytes.
@@ -303,51 +341,266 @@ impl PoolStats {
     }
 }
 
+/// Serializes a duration as seconds in an `f64`.
+fn seconds<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// Width of the row labels, and of the value right after them.
+const LABEL: usize = 12;
+const VALUE: usize = 10;
+
 impl fmt::Display for PoolStats {
+    /// A table: totals, memory, the cap and NUMA when they matter, then the
+    /// active size classes and, on more than one node, the nodes.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
+        let mut table = String::new();
+        self.table(&mut table)?;
+        f.write_str(table.trim_end())
+    }
+}
+
+impl PoolStats {
+    /// Writes the `Display` table, each line ending in a newline.
+    fn table(&self, f: &mut String) -> fmt::Result {
+        use fmt::Write as _;
+        let hit_rate = if self.gets == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.1}%", self.hit_rate() * 100.0)
+        };
+        row(
             f,
-            "gets {} (tls {}, shared {}, alloc {}), hit rate {:.1}%",
+            "gets",
             self.gets,
-            self.tls_hits,
-            self.shared_hits,
-            self.allocations,
-            self.hit_rate() * 100.0
+            &[
+                format!("hit rate {hit_rate}"),
+                format!("tls {}", self.tls_hits),
+                format!("shared {} (stolen {})", self.shared_hits, self.steals),
+                format!("alloc {}", self.allocations),
+            ],
         )?;
-        writeln!(
+        row(
             f,
-            "retained {} B in {} objects (budget {} B), outstanding {} B in {} objects",
-            self.bytes_retained,
-            self.objects_retained,
-            self.max_total_memory,
-            self.bytes_outstanding,
-            self.objects_outstanding
+            "returns",
+            self.puts,
+            &[
+                format!("adopted {}", self.adopted),
+                format!("detached {}", self.detached),
+                format!("oversize requests {}", self.oversize_requests),
+                format!("contention {}", self.contention_events),
+            ],
         )?;
-        write!(
+        row(
             f,
-            "freed {} (budget {}, undersize {}, oversize {}, reset panics {}, trimmed {}), contention {}",
+            "freed",
             self.freed,
-            self.discards,
-            self.undersize_drops,
-            self.oversize_drops,
-            self.reset_panics,
-            self.trimmed,
-            self.contention_events
+            &[
+                format!("budget {}", self.discards),
+                format!("undersize {}", self.undersize_drops),
+                format!("oversize {}", self.oversize_drops),
+                format!("reset panics {}", self.reset_panics),
+                format!("trimmed {}", self.trimmed),
+            ],
+        )?;
+        row(
+            f,
+            "retained",
+            Bytes(self.bytes_retained),
+            &[
+                format!("in {} objects", self.objects_retained),
+                format!("peak {}", Bytes(self.bytes_retained_peak)),
+                format!("budget {}", Bytes(self.max_total_memory)),
+                format!("reserved {}", Bytes(self.bytes_reserved)),
+            ],
+        )?;
+        row(
+            f,
+            "outstanding",
+            Bytes(self.bytes_outstanding),
+            &[
+                format!("in {} objects", self.objects_outstanding),
+                format!("peak {}", Bytes(self.bytes_outstanding_peak)),
+            ],
         )?;
         if let Some(cap) = self.max_outstanding_memory {
-            write!(
+            row(
                 f,
-                "\ncap {} B: charged {} B, waits {} (now {}, longest {:?}), timeouts {}, exhausted {}, overshoots {}",
-                cap,
-                self.bytes_charged,
+                "cap",
+                Bytes(cap),
+                &[
+                    format!("charged {}", Bytes(self.bytes_charged)),
+                    format!("waiting {}", self.waiting),
+                    format!("exhausted {}", self.exhausted_errors),
+                    format!("overshoots {}", self.cap_overshoots),
+                ],
+            )?;
+            row(
+                f,
+                "waits",
                 self.waits,
-                self.waiting,
-                self.wait_time_max,
-                self.timeouts,
-                self.exhausted_errors,
-                self.cap_overshoots
+                &[
+                    format!("total {}", Secs(self.wait_time_total)),
+                    format!("longest {}", Secs(self.wait_time_max)),
+                    format!("timeouts {}", self.timeouts),
+                ],
             )?;
         }
+        if self.nodes.len() > 1
+            || self.bind_failures + self.pin_failures > 0
+            || self.numa_error.is_some()
+        {
+            writeln!(f, "{:<LABEL$}{}", "numa", self.numa)?;
+            if self.bind_failures + self.pin_failures > 0 {
+                row(
+                    f,
+                    "",
+                    "",
+                    &[
+                        format!("bind failures {}", self.bind_failures),
+                        format!("pin failures {}", self.pin_failures),
+                    ],
+                )?;
+            }
+            if let Some(e) = &self.numa_error {
+                writeln!(f, "{:<LABEL$}first error: {e}", "")?;
+            }
+        }
+        if self.reload_errors > 0 {
+            let last = self.last_reload_error.as_deref().unwrap_or("-");
+            row(
+                f,
+                "reload err",
+                self.reload_errors,
+                &[format!("last: {last}")],
+            )?;
+        }
+
+        let active: Vec<&ClassStats> = self
+            .classes
+            .iter()
+            .filter(|c| c.gets > 0 || c.shard_objects > 0)
+            .collect();
+        if !active.is_empty() {
+            writeln!(
+                f,
+                "\n{:>12} {:>12} {:>12} {:>12} {:>12} {:>15}",
+                "class", "gets", "tls", "shared", "alloc", "idle in shards"
+            )?;
+            for c in &active {
+                writeln!(
+                    f,
+                    "{:>12} {:>12} {:>12} {:>12} {:>12} {:>15}",
+                    c.size, c.gets, c.tls_hits, c.shared_hits, c.allocations, c.shard_objects
+                )?;
+            }
+        }
+        let idle = self.classes.len() - active.len();
+        if idle > 0 {
+            writeln!(
+                f,
+                "({idle} of {} classes without activity not shown)",
+                self.classes.len()
+            )?;
+        }
+        if self.nodes.len() > 1 {
+            writeln!(
+                f,
+                "\n{:>12} {:>12} {:>15} {:>12} {:>12}",
+                "node", "local hits", "remote returns", "alloc", "retained"
+            )?;
+            for n in &self.nodes {
+                writeln!(
+                    f,
+                    "{:>12} {:>12} {:>15} {:>12} {:>12}",
+                    n.node,
+                    n.local_hits,
+                    n.remote_returns,
+                    n.allocations,
+                    Bytes(n.bytes_retained)
+                )?;
+            }
+        }
         Ok(())
+    }
+}
+
+/// One totals row: a label, its main value right-aligned, then details.
+fn row(
+    f: &mut impl fmt::Write,
+    label: &str,
+    value: impl fmt::Display,
+    details: &[String],
+) -> fmt::Result {
+    write!(f, "{label:<LABEL$}{value:>VALUE$}")?;
+    for d in details {
+        write!(f, "   {d}")?;
+    }
+    writeln!(f)
+}
+
+/// A byte count in binary units: exact below 1 KiB and on whole units,
+/// else one decimal (`1.5 MiB`).
+struct Bytes(usize);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+        let n = self.0 as u64;
+        let mut unit = 0;
+        while unit + 1 < UNITS.len() && n >> (10 * (unit + 1)) > 0 {
+            unit += 1;
+        }
+        let text = if n.is_multiple_of(1 << (10 * unit)) {
+            format!("{} {}", n >> (10 * unit), UNITS[unit])
+        } else {
+            let v = n as f64 / (1u64 << (10 * unit)) as f64;
+            format!("{v:.1} {}", UNITS[unit])
+        };
+        f.pad(&text)
+    }
+}
+
+/// A duration with three significant digits at most (`1.25ms`, `3.2s`).
+struct Secs(Duration);
+
+impl fmt::Display for Secs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0.as_secs_f64();
+        let text = if self.0.is_zero() {
+            "0s".to_string()
+        } else if s < 1e-3 {
+            format!("{:.0}µs", s * 1e6)
+        } else if s < 1.0 {
+            format!("{:.2}ms", s * 1e3)
+        } else {
+            format!("{s:.2}s")
+        };
+        f.pad(&text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_are_exact_on_whole_units() {
+        let shown = |n| Bytes(n).to_string();
+        assert_eq!(shown(0), "0 B");
+        assert_eq!(shown(1023), "1023 B");
+        assert_eq!(shown(4096), "4 KiB");
+        assert_eq!(shown(1536), "1.5 KiB");
+        assert_eq!(shown(64 << 20), "64 MiB");
+        assert_eq!(shown((1 << 30) + (1 << 29)), "1.5 GiB");
+    }
+
+    #[test]
+    fn durations_keep_three_digits() {
+        let shown = |d| Secs(d).to_string();
+        assert_eq!(shown(Duration::ZERO), "0s");
+        assert_eq!(shown(Duration::from_micros(250)), "250µs");
+        assert_eq!(shown(Duration::from_micros(1250)), "1.25ms");
+        assert_eq!(shown(Duration::from_millis(3200)), "3.20s");
     }
 }

@@ -29,6 +29,7 @@
 //! `ZEROPOOL_CONFIG` names the file.
 
 mod env;
+mod period;
 mod reload;
 mod schema;
 mod size;
@@ -39,6 +40,7 @@ mod values;
 #[cfg(feature = "watch")]
 mod watch;
 
+pub use period::Period;
 pub(crate) use reload::ConfigState;
 pub use reload::{Change, ReloadReport};
 pub(crate) use schema::KEYS;

@@ -110,6 +110,7 @@ impl<T: Poolable> Inner<T> {
         cfg.tls_cache_size = self.tls_cache_size.load(Ordering::Relaxed);
         cfg.batch_size = self.batch_size.load(Ordering::Relaxed);
         cfg.stats = self.stats_on.load(Ordering::Relaxed);
+        cfg.trim_after = self.idle.period().map(super::period::Period);
         cfg
     }
 
@@ -138,6 +139,8 @@ impl<T: Poolable> Inner<T> {
             "wipe_on_return" => (new.wipe_on_return != self.fixed.wipe_on_return)
                 .then(|| self.fixed.wipe_on_return.to_string()),
             "pinned" => (new.pinned != self.numa.pinned).then(|| self.numa.pinned.to_string()),
+            "track_outstanding" => (new.track_outstanding != self.tracker.is_some())
+                .then(|| self.tracker.is_some().to_string()),
             _ => None,
         }
     }
@@ -198,6 +201,9 @@ impl<T: Poolable> Inner<T> {
         if new.max_total_memory != old.max_total_memory {
             let bytes = new.max_total_memory.to_usize().unwrap_or(usize::MAX);
             self.set_max_total_memory(bytes);
+        }
+        if new.trim_after != old.trim_after {
+            self.set_trim_after(new.trim_after.map(|p| p.0));
         }
         self.store_placeholders(new);
         let mut report = ReloadReport::default();
@@ -396,7 +402,13 @@ impl<T: Poolable> Pool<T> {
     /// # Ok::<(), zeropool::Error>(())
     /// ```
     pub fn reload(&self, config: &PoolConfig) -> Result<ReloadReport, Error> {
-        self.inner.reload(config)
+        let result = self.inner.reload(config);
+        #[cfg(feature = "tracing")]
+        match &result {
+            Ok(report) => crate::trace::event!(info, "reload applied: {report}"),
+            Err(err) => crate::trace::event!(warn, "reload refused, nothing changed: {err}"),
+        }
+        result
     }
 
     /// The error of the last failed reload (by [`reload`](Self::reload) or a

@@ -1,6 +1,7 @@
 //! [`PoolConfig`]: the settings of one pool as data, with where each value
 //! came from.
 
+use super::period::Period;
 use super::size::ByteSize;
 use super::values::{Numa, OnExhausted, Shards, SizeClassSpec};
 use crate::builder::{DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOTAL_MEMORY, DEFAULT_TLS_CACHE_SIZE};
@@ -69,6 +70,13 @@ pub struct PoolConfig {
     /// Lock fresh pool memory in RAM (mlock); refused locks are counted and
     /// reported, and the pool goes on unpinned. Fixed once built.
     pub pinned: bool,
+    /// Record every live guard's call site for `Pool::outstanding` (a
+    /// debugging aid: a mutex per get and return). Fixed once built.
+    pub track_outstanding: bool,
+    /// Release memory idle longer than this (a background thread per pool);
+    /// `None` (or `"off"`) keeps it until trimmed. Reloadable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trim_after: Option<Period>,
     #[serde(skip)]
     pub(crate) origins: BTreeMap<&'static str, Origin>,
 }
@@ -85,7 +93,7 @@ pub(crate) struct Origin {
 }
 
 /// The config keys, in file order.
-pub(crate) const KEYS: [&str; 11] = [
+pub(crate) const KEYS: [&str; 13] = [
     "shards",
     "numa",
     "size_classes",
@@ -97,11 +105,19 @@ pub(crate) const KEYS: [&str; 11] = [
     "stats",
     "wipe_on_return",
     "pinned",
+    "track_outstanding",
+    "trim_after",
 ];
 
 /// Keys fixed when the pool is built.
-pub(crate) const STRUCTURAL: [&str; 5] =
-    ["shards", "numa", "size_classes", "wipe_on_return", "pinned"];
+pub(crate) const STRUCTURAL: [&str; 6] = [
+    "shards",
+    "numa",
+    "size_classes",
+    "wipe_on_return",
+    "pinned",
+    "track_outstanding",
+];
 
 impl Default for PoolConfig {
     fn default() -> Self {
@@ -117,6 +133,8 @@ impl Default for PoolConfig {
             stats: true,
             wipe_on_return: false,
             pinned: false,
+            track_outstanding: false,
+            trim_after: None,
             origins: BTreeMap::new(),
         }
     }
@@ -144,6 +162,10 @@ impl PoolConfig {
             "stats" => self.stats.to_string(),
             "wipe_on_return" => self.wipe_on_return.to_string(),
             "pinned" => self.pinned.to_string(),
+            "track_outstanding" => self.track_outstanding.to_string(),
+            "trim_after" => self
+                .trim_after
+                .map_or(String::new(), |p| format!("\"{p}\"")),
             _ => return None,
         })
     }
@@ -206,6 +228,8 @@ impl PoolConfig {
             "stats" => self.stats = other.stats,
             "wipe_on_return" => self.wipe_on_return = other.wipe_on_return,
             "pinned" => self.pinned = other.pinned,
+            "track_outstanding" => self.track_outstanding = other.track_outstanding,
+            "trim_after" => self.trim_after = other.trim_after,
             _ => {}
         }
     }

@@ -75,7 +75,8 @@ pub(crate) fn accepted(key: &str, cfg: &PoolConfig) -> String {
         "max_total_memory" => SIZE_HELP.into(),
         "max_outstanding_memory" => format!("{SIZE_HELP}, at least 1 byte"),
         "on_exhausted" => "\"allocate\", \"error\" or \"wait\"".into(),
-        "stats" | "wipe_on_return" | "pinned" => "true or false".into(),
+        "stats" | "wipe_on_return" | "pinned" | "track_outstanding" => "true or false".into(),
+        "trim_after" => "a duration such as \"30s\", \"250ms\", \"5m\", or \"off\"".into(),
         _ => String::new(),
     }
 }
@@ -145,6 +146,24 @@ fn parse_key(cx: &mut Cx<'_>, kp: &[String], key: &str, v: &Value, cfg: &mut Poo
         "stats" => v.to_bool().map(|b| cfg.stats = b),
         "wipe_on_return" => v.to_bool().map(|b| cfg.wipe_on_return = b),
         "pinned" => v.to_bool().map(|b| cfg.pinned = b),
+        "track_outstanding" => v.to_bool().map(|b| cfg.track_outstanding = b),
+        "trim_after" => match v.as_str() {
+            Some("off") => {
+                cfg.trim_after = None;
+                Some(())
+            }
+            Some(s) => match s.parse::<super::period::Period>() {
+                Ok(p) => {
+                    cfg.trim_after = Some(p);
+                    Some(())
+                }
+                Err(why) => {
+                    cx.bad(kp, v, format!("{} ({why})", accepted(key, cfg)));
+                    return false;
+                }
+            },
+            None => None,
+        },
         _ => None,
     };
     if ok.is_none() {

@@ -1,0 +1,110 @@
+//! `publish_metrics_every`: a background thread publishes the stats until
+//! its handle drops. One recorder is installed for the whole process.
+#![cfg(feature = "metrics")]
+
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+use zeropool::BufferPool;
+
+/// The process's recorder, and a lock: reading it drains the values, so
+/// the tests take turns.
+fn recorder() -> (&'static Snapshotter, MutexGuard<'static, ()>) {
+    static SNAPSHOTTER: OnceLock<Snapshotter> = OnceLock::new();
+    static TURN: Mutex<()> = Mutex::new(());
+    let snapshotter = SNAPSHOTTER.get_or_init(|| {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        recorder
+            .install()
+            .expect("the only recorder of this process");
+        snapshotter
+    });
+    (snapshotter, TURN.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// `zeropool_gets_total` of `pool` in a fresh snapshot, if it was published
+/// since the last one.
+fn gets(snapshotter: &Snapshotter, pool: &str) -> Option<u64> {
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .find_map(|(k, _, _, v)| {
+            let key = k.key();
+            let ours = key.name() == "zeropool_gets_total"
+                && key.labels().any(|l| l.key() == "pool" && l.value() == pool);
+            match v {
+                DebugValue::Counter(n) if ours && n > 0 => Some(n),
+                _ => None,
+            }
+        })
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn publishes_at_once_then_on_every_tick_until_dropped() {
+    let (snapshotter, _turn) = recorder();
+    let pool = BufferPool::new();
+    drop(pool.get(4096));
+    let handle = pool.publish_metrics_every("ticking", Duration::from_millis(10));
+    assert_eq!(handle.name(), "ticking");
+    assert_eq!(handle.interval(), Duration::from_millis(10));
+    assert_eq!(
+        gets(snapshotter, "ticking"),
+        Some(1),
+        "published before returning"
+    );
+
+    drop(pool.get(4096));
+    drop(pool.get(4096));
+    wait_for("3 gets published", || {
+        gets(snapshotter, "ticking") == Some(3)
+    });
+
+    drop(handle);
+    let _ = gets(snapshotter, "ticking"); // drain
+    drop(pool.get(4096));
+    std::thread::sleep(Duration::from_millis(60));
+    assert_eq!(
+        gets(snapshotter, "ticking"),
+        None,
+        "published after the handle dropped"
+    );
+}
+
+#[test]
+fn the_publisher_does_not_keep_the_pool_alive() {
+    let (snapshotter, _turn) = recorder();
+    let pool = BufferPool::new();
+    let weak_probe = pool.get_owned(4096); // a guard keeps the pool alive too
+    let handle = pool.publish_metrics_every("short-lived", Duration::from_millis(5));
+    drop(pool);
+    drop(weak_probe);
+    // The pool is gone: nothing more to publish, and the thread ends. (Let
+    // a tick that read the pool just before it went finish, then drain.)
+    std::thread::sleep(Duration::from_millis(20));
+    let _ = gets(snapshotter, "short-lived");
+    std::thread::sleep(Duration::from_millis(40));
+    assert_eq!(gets(snapshotter, "short-lived"), None);
+    let started = Instant::now();
+    drop(handle);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "drop joins at once"
+    );
+}
+
+#[test]
+#[should_panic(expected = "non-zero")]
+fn a_zero_interval_is_refused() {
+    let pool = BufferPool::new();
+    let _handle = pool.publish_metrics_every("zero", Duration::ZERO);
+}
