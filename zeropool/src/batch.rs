@@ -294,18 +294,13 @@ impl<T: Poolable> Drop for Overflow<'_, T> {
             // SAFETY: owner thread; a copy of one field, no borrow kept.
             unsafe { s.cache_mut() }.home
         });
-        if !keep.is_sorted_by_key(|&(_, class, _)| class) {
-            keep.sort_unstable_by_key(|&(_, class, _)| class);
-        }
-        {
-            let mut locked = pool.shards[home].lock();
-            let mut rest = keep.into_iter().peekable();
-            while let Some(&(_, class, _)) = rest.peek() {
-                let run =
-                    std::iter::from_fn(|| rest.next_if(|item| item.1 == class).map(|item| item.0));
-                locked.push_run(class, run, T::capacity_bytes);
-            }
-        }
+        let keep = keep
+            .into_iter()
+            .map(|(obj, class, _)| (obj, class))
+            .collect();
+        pool.shards[home]
+            .lock()
+            .push_sorted(keep, T::capacity_bytes);
         let bytes = doomed.iter().map(T::capacity_bytes).sum();
         pool.count_freed(self.slot, Ev::Discards, doomed.len(), bytes);
         if !doomed.is_empty() {

@@ -162,20 +162,12 @@ impl<T: Poolable> Inner<T> {
         let Some(run) = cache.remote.get_mut(node).filter(|r| !r.is_empty()) else {
             return;
         };
-        let mut run = std::mem::take(run);
+        let run = std::mem::take(run);
         let shard = self.numa.map.home_shard(node, cache.seq);
-        run.sort_unstable_by_key(|&(_, class)| class);
         let count = run.len();
-        let mut bytes = 0;
-        {
-            let mut locked = self.shards[shard].lock();
-            let mut rest = run.into_iter().peekable();
-            while let Some(&(_, class)) = rest.peek() {
-                let objs =
-                    std::iter::from_fn(|| rest.next_if(|item| item.1 == class).map(|item| item.0));
-                bytes += locked.push_run(class, objs, T::capacity_bytes);
-            }
-        }
+        let bytes = self.shards[shard]
+            .lock()
+            .push_sorted(run, T::capacity_bytes);
         cache.cached -= bytes;
         cache.objects -= count;
         cache.credit -= bytes;

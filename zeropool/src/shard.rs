@@ -118,6 +118,26 @@ impl<T> Locked<'_, T> {
         bytes
     }
 
+    /// Pushes objects of mixed classes, `(object, class)`, each class as one
+    /// run (sorting them first unless they already are); returns the bytes.
+    pub(crate) fn push_sorted(
+        &mut self,
+        mut objs: Vec<(T, usize)>,
+        bytes_of: impl Fn(&T) -> usize,
+    ) -> usize {
+        if !objs.is_sorted_by_key(|&(_, class)| class) {
+            objs.sort_unstable_by_key(|&(_, class)| class);
+        }
+        let mut bytes = 0;
+        let mut rest = objs.into_iter().peekable();
+        while let Some(&(_, class)) = rest.peek() {
+            let run =
+                std::iter::from_fn(|| rest.next_if(|item| item.1 == class).map(|item| item.0));
+            bytes += self.push_run(class, run, &bytes_of);
+        }
+        bytes
+    }
+
     /// Pops up to `n` of the most recent objects of `class`, handing each
     /// with its bytes to `sink`; returns how many and their bytes.
     pub(crate) fn pop_run(
