@@ -511,6 +511,7 @@ impl<T: Poolable> PoolBuilder<T> {
         }
         let numa = NumaState::new(locator, placement, map, cfg.pinned);
         let fixed = Fixed {
+            track: cfg.track_outstanding,
             classes: cfg.size_classes.sizes(),
             wipe_on_return: cfg.wipe_on_return,
         };

@@ -71,12 +71,30 @@ impl<'a, T: Poolable> PoolGuard<'a, T> {
     #[inline]
     pub(crate) fn new_at(
         pool: &'a Inner<T>,
+        (obj, ticket): (T, Ticket),
+        at: &'static Location<'static>,
+    ) -> Self {
+        if pool.fixed.track {
+            return Self::tracked(pool, (obj, ticket), at);
+        }
+        Self {
+            obj: ManuallyDrop::new(obj),
+            ticket,
+            pool,
+        }
+    }
+
+    /// `new_at` for a pool with `track_outstanding`: out of line, so the
+    /// common path builds its guard with no call in sight (measured: a call
+    /// on that path cost it a fifth of its speed).
+    #[cold]
+    #[inline(never)]
+    fn tracked(
+        pool: &'a Inner<T>,
         (obj, mut ticket): (T, Ticket),
         at: &'static Location<'static>,
     ) -> Self {
-        if pool.tracker.is_some() {
-            pool.track(at, &mut ticket);
-        }
+        ticket.track = pool.track(at, ticket.bytes);
         Self {
             obj: ManuallyDrop::new(obj),
             ticket,
@@ -118,8 +136,8 @@ impl<T: Poolable> OwnedPoolGuard<T> {
         (obj, mut ticket): (T, Ticket),
         at: &'static Location<'static>,
     ) -> Self {
-        if pool.inner.tracker.is_some() {
-            pool.inner.track(at, &mut ticket);
+        if pool.inner.fixed.track {
+            ticket.track = pool.inner.track(at, ticket.bytes);
         }
         Self {
             obj: ManuallyDrop::new(obj),

@@ -85,6 +85,9 @@ pub(crate) enum Origin {
 /// Settings fixed at build time.
 #[derive(Debug, Clone)]
 pub(crate) struct Fixed {
+    /// `track_outstanding` (beside `wipe_on_return`, which the return path
+    /// reads anyway: one more flag on an already-loaded line).
+    pub(crate) track: bool,
     pub(crate) classes: Vec<usize>,
     pub(crate) wipe_on_return: bool,
 }
