@@ -1,8 +1,9 @@
 //! The `zeropool` binary: `check` prints every pool's settings with their
 //! sources and fails listing every problem; `topology` prints the shard map.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 /// A scratch directory, removed on drop.
 struct Scratch(PathBuf);
@@ -30,28 +31,7 @@ impl Drop for Scratch {
 
 /// Runs the binary in `dir` with only the given `ZEROPOOL_*` variables.
 fn zeropool(args: &[&str], dir: &Path, vars: &[(&str, &str)]) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zeropool"));
-    cmd.args(args).current_dir(dir);
-    for (key, _) in std::env::vars_os() {
-        if key
-            .to_string_lossy()
-            .to_ascii_uppercase()
-            .starts_with("ZEROPOOL_")
-        {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.envs(vars.iter().copied());
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().unwrap();
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8(stdout).unwrap(),
-        String::from_utf8(stderr).unwrap(),
-    )
+    support::run_zeropool(args, Some(dir), &["ZEROPOOL_"], vars)
 }
 
 const GOOD: &str = r#"[pool]

@@ -1,29 +1,13 @@
 //! `zeropool topology`: this machine's nodes, CPUs, memory and shard map,
 //! and `--synthetic "..."` for a described machine.
 
-use std::process::{Command, Output};
+mod support;
+
 use zeropool::numa::Topology;
 
 /// Runs the binary with no `HWLOC_*` variables but `vars`.
 fn zeropool(args: &[&str], vars: &[(&str, &str)]) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zeropool"));
-    cmd.args(args);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("HWLOC_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.envs(vars.iter().copied());
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().unwrap();
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8(stdout).unwrap(),
-        String::from_utf8(stderr).unwrap(),
-    )
+    support::run_zeropool(args, None, &["HWLOC_"], vars)
 }
 
 #[test]
