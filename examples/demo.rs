@@ -61,8 +61,7 @@ fn main() -> Result<(), zeropool::Error> {
 
     // A batch: each shard lock taken at most once.
     let batch = pool.get_batch(&[4096; 64]);
-    let objects: Vec<Vec<u8>> = batch.into_iter().map(|g| g.into_inner()).collect();
-    pool.put_batch(objects);
+    pool.put_guards(batch);
     println!(
         "\nafter a batch of 64: {} idle objects, {} idle bytes",
         pool.stats().objects_retained,

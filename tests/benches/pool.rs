@@ -11,10 +11,12 @@
 //! | `hot_path_64k` | get 64 KiB + drop, memory untouched |
 //! | `write_64k`, `write_1m` | get + write one byte per 4 KiB page + drop, on 1 and 2 threads |
 //! | `producer_consumer` | one 64 KiB buffer got on one thread, sent through `sync_channel(64)`, dropped on another |
-//! | `batch_256` | 256 buffers of 4 KiB got and given back |
+//! | `batch_256` | 256 buffers of 4 KiB got (`get_batch`) and given back (`put_guards`; or detached and `put_batch`), against a loop of `get` and drops |
 //! | `zipf` | get + touch + drop of a Zipf-distributed size (100 B .. 1 MiB) |
 //! | `stats_overhead` | `hot_path_64k` with stats on and off, on 1 and 2 threads |
 //! | `scaling` | get 4 KiB + write a byte + drop, on 1 and 2 threads |
+//! | `numa_overhead` | `hot_path_64k` on a synthetic 2-node machine against NUMA off |
+//! | `async_overhead` | `hot_path_64k` through `get_async` (polled once, ready) against `get`, with and without a cap |
 //!
 //! Multi-threaded variants run on a persistent team of worker threads and
 //! report wall time divided by the number of threads: the time per operation
@@ -325,6 +327,16 @@ fn batch(c: &mut Criterion) {
         b.iter(|| {
             let guards = pool.get_batch(&sizes);
             black_box(&guards);
+            pool.put_guards(guards);
+        })
+    });
+
+    // The same round trip through plain objects: detached, then adopted.
+    let pool = BufferPool::new();
+    g.bench_function("zeropool_batch_detached", |b| {
+        b.iter(|| {
+            let guards = pool.get_batch(&sizes);
+            black_box(&guards);
             pool.put_batch(guards.into_iter().map(|g| g.into_inner()));
         })
     });
@@ -499,10 +511,47 @@ fn numa_overhead(c: &mut Criterion) {
     g.finish();
 }
 
+// ----- async overhead ------------------------------------------------------------
+
+/// Polls a future once with a waker that does nothing: the cost of
+/// `get_async` when the object is ready at once, without an executor's own
+/// cost in the figure.
+fn ready<F: std::future::Future>(fut: F) -> F::Output {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut fut = std::pin::pin!(fut);
+    match fut.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(out) => out,
+        std::task::Poll::Pending => unreachable!("the pool has room: get_async is ready at once"),
+    }
+}
+
+/// `get_async` against `get` when the get never has to wait: no cap, and a
+/// cap with room (both paths then charge the same gate).
+fn async_overhead(c: &mut Criterion) {
+    const N: usize = 64 * KIB;
+    let mut g = c.benchmark_group("async_overhead");
+    let free = BufferPool::new();
+    let capped = BufferPool::builder()
+        .max_outstanding_memory(1 << 30)
+        .build()
+        .unwrap();
+    g.bench_function("get", |b| b.iter(|| drop(black_box(free.get(black_box(N))))));
+    g.bench_function("get_async", |b| {
+        b.iter(|| drop(black_box(ready(free.get_async(black_box(N))))))
+    });
+    g.bench_function("get_capped", |b| {
+        b.iter(|| drop(black_box(capped.get(black_box(N)))))
+    });
+    g.bench_function("get_async_capped", |b| {
+        b.iter(|| drop(black_box(ready(capped.get_async(black_box(N))))))
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
     targets = hot_path, write_64k, write_1m, producer_consumer, batch, zipf, stats_overhead, scaling,
-        numa_overhead
+        numa_overhead, async_overhead
 }
 criterion_main!(benches);

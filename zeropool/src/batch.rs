@@ -7,6 +7,8 @@
 //!                   out in order from the cache, allocating what is missing
 //! put_batch(objs):  reset each ─ this thread's cache while it has room and credit
 //!                   ─ the overflow: one budget reservation, one home-shard lock
+//! put_guards(gs):   as put_batch, but each guard's ticket says its class and
+//!                   bytes (no detach, no adoption, no routing)
 //! ```
 //! `get_batch` stages the runs it takes from shards in the thread cache's
 //! own stacks (briefly above `tls_cache_size`), so it needs no scratch
@@ -20,7 +22,7 @@ use crate::recycle::resume;
 use crate::size_class::Route;
 use crate::stats::{Ev, Hit};
 use crate::thread_cache::{LocalCache, Slot};
-use crate::Poolable;
+use crate::{PoolGuard, Poolable};
 
 impl<T: Poolable> Inner<T> {
     /// Hands out one object per requested size, in order, each passed
@@ -143,19 +145,7 @@ impl<T: Poolable> Inner<T> {
     /// Takes back many objects (adopted, as with `put`).
     pub(crate) fn recycle_batch(&self, objs: impl IntoIterator<Item = T>) {
         let objs = objs.into_iter();
-        let slot = self.local();
-        let mut overflow = Overflow {
-            pool: self,
-            slot,
-            items: Vec::with_capacity(objs.size_hint().0),
-            adopted: 0,
-            bytes_in: 0,
-        };
-        if let Some(slot) = slot {
-            let mut doomed = Vec::new();
-            self.catch_up(slot, &mut doomed);
-            drop(doomed);
-        }
+        let mut back = self.batch_return(objs.size_hint().0);
         // Batches are mostly one size: route each distinct capacity once.
         let mut last: Option<(usize, Route)> = None;
         for mut obj in objs {
@@ -183,26 +173,75 @@ impl<T: Poolable> Inner<T> {
                     } else {
                         Ev::Oversize
                     };
-                    self.count_origin(slot, Origin::Adopted);
-                    self.count_freed(slot, reason, 1, 0);
+                    self.count_origin(back.slot, Origin::Adopted);
+                    self.count_freed(back.slot, reason, 1, 0);
                     drop(obj);
                     continue;
                 }
             };
-            overflow.adopted += 1;
-            overflow.bytes_in += bytes;
-            if let Some(slot) = slot {
-                // SAFETY: owner thread; no user code runs while `cache` lives.
-                let cache = unsafe { slot.cache_mut() };
-                if cache.stacks[class].len() < cache.limit && cache.cached + bytes <= cache.credit {
-                    cache.push(class, obj, bytes);
-                    slot.publish(cache);
+            back.adopted += 1;
+            back.bytes_in += bytes;
+            back.keep(class, obj, bytes);
+        }
+    }
+
+    /// Takes back many of this pool's guards, as their drops would (tickets
+    /// kept: no detach, no adoption, no routing while the capacity is
+    /// unchanged), filling this thread's cache, then the home shard under
+    /// one lock. A guard that is charged, tracked, unpooled, of another
+    /// pool or of another NUMA node is simply dropped: its own return.
+    pub(crate) fn release_batch<'a>(&'a self, guards: impl IntoIterator<Item = PoolGuard<'a, T>>) {
+        let guards = guards.into_iter();
+        let back = self.batch_return(guards.size_hint().0);
+        let node = back.slot.map(|slot| {
+            // SAFETY: owner thread; a copy of one field, no borrow kept.
+            unsafe { slot.cache_mut() }.node
+        });
+        let numa = self.numa.active;
+        let plain = |t: &Ticket| {
+            !t.charged
+                & (t.track == 0)
+                & (t.class < Ticket::UNDERSIZE)
+                & (!numa || node == Some(t.node as usize))
+        };
+        let mut back = back;
+        for guard in guards {
+            let (mut obj, ticket) = match guard.into_loan_if(self, plain) {
+                Ok(loan) => loan,
+                Err(guard) => {
+                    drop(guard);
                     continue;
                 }
+            };
+            let origin = Origin::Returned(ticket);
+            if let Err(panic) = self.clean(&mut obj, origin) {
+                drop(obj);
+                resume(panic);
+                continue;
             }
-            overflow.items.push((obj, class, bytes));
+            match self.route(back.slot, &obj, origin) {
+                Some((class, bytes)) => back.keep(class, obj, bytes),
+                None => drop(obj),
+            }
         }
-        drop(overflow);
+    }
+
+    /// The collector of a batch return, after this thread's cache caught up
+    /// with the pool's epoch.
+    fn batch_return(&self, hint: usize) -> Overflow<'_, T> {
+        let slot = self.local();
+        if let Some(slot) = slot {
+            let mut doomed = Vec::new();
+            self.catch_up(slot, &mut doomed);
+            drop(doomed);
+        }
+        Overflow {
+            pool: self,
+            slot,
+            items: Vec::with_capacity(hint),
+            adopted: 0,
+            bytes_in: 0,
+        }
     }
 }
 
@@ -266,6 +305,24 @@ struct Overflow<'a, T: Poolable> {
     bytes_in: usize,
 }
 
+impl<T: Poolable> Overflow<'_, T> {
+    /// Keeps a clean object of `class`: in this thread's cache while it has
+    /// room and credit, else for the home shard.
+    #[inline(always)]
+    fn keep(&mut self, class: usize, obj: T, bytes: usize) {
+        if let Some(slot) = self.slot {
+            // SAFETY: owner thread; no user code runs while `cache` lives.
+            let cache = unsafe { slot.cache_mut() };
+            if cache.stacks[class].len() < cache.limit && cache.cached + bytes <= cache.credit {
+                cache.push(class, obj, bytes);
+                slot.publish(cache);
+                return;
+            }
+        }
+        self.items.push((obj, class, bytes));
+    }
+}
+
 impl<T: Poolable> Drop for Overflow<'_, T> {
     fn drop(&mut self) {
         let pool = self.pool;
@@ -300,7 +357,7 @@ impl<T: Poolable> Drop for Overflow<'_, T> {
             .collect();
         pool.shards[home]
             .lock()
-            .push_sorted(keep, T::capacity_bytes);
+            .push_mixed(keep, T::capacity_bytes);
         let bytes = doomed.iter().map(T::capacity_bytes).sum();
         pool.count_freed(self.slot, Ev::Discards, doomed.len(), bytes);
         if !doomed.is_empty() {

@@ -119,6 +119,24 @@ impl<'a, T: Poolable> PoolGuard<'a, T> {
         // SAFETY: `me` is never dropped, so the object is taken exactly once.
         unsafe { ManuallyDrop::take(&mut me.obj) }
     }
+
+    /// The loan itself, for a batch return to `pool`, if this guard belongs
+    /// to `pool` and `plain` accepts its ticket; else the guard, untouched
+    /// (its drop then returns it as usual).
+    #[inline]
+    pub(crate) fn into_loan_if(
+        self,
+        pool: &Inner<T>,
+        plain: impl FnOnce(&Ticket) -> bool,
+    ) -> Result<(T, Ticket), Self> {
+        if !std::ptr::eq(self.pool, pool) || !plain(&self.ticket) {
+            return Err(self);
+        }
+        let mut me = ManuallyDrop::new(self);
+        // SAFETY: `me` is never dropped, so the object is taken exactly once;
+        // the caller takes over the return its drop would have made.
+        Ok((unsafe { ManuallyDrop::take(&mut me.obj) }, me.ticket))
+    }
 }
 
 impl<T: Poolable> OwnedPoolGuard<T> {

@@ -167,7 +167,7 @@ impl<T: Poolable> Inner<T> {
         let count = run.len();
         let bytes = self.shards[shard]
             .lock()
-            .push_sorted(run, T::capacity_bytes);
+            .push_mixed(run, T::capacity_bytes);
         cache.cached -= bytes;
         cache.objects -= count;
         cache.credit -= bytes;

@@ -118,23 +118,34 @@ impl<T> Locked<'_, T> {
         bytes
     }
 
-    /// Pushes objects of mixed classes, `(object, class)`, each class as one
-    /// run (sorting them first unless they already are); returns the bytes.
-    pub(crate) fn push_sorted(
+    /// Pushes objects of mixed classes, `(object, class)`, in one pass,
+    /// each run of one class (the usual batch is one run) into its stack
+    /// with one growth check and one published count; returns the bytes.
+    pub(crate) fn push_mixed(
         &mut self,
-        mut objs: Vec<(T, usize)>,
+        objs: Vec<(T, usize)>,
         bytes_of: impl Fn(&T) -> usize,
     ) -> usize {
-        if !objs.is_sorted_by_key(|&(_, class)| class) {
-            objs.sort_unstable_by_key(|&(_, class)| class);
-        }
+        let stacks = &mut *self.guard;
         let mut bytes = 0;
-        let mut rest = objs.into_iter().peekable();
-        while let Some(&(_, class)) = rest.peek() {
-            let run =
-                std::iter::from_fn(|| rest.next_if(|item| item.1 == class).map(|item| item.0));
-            bytes += self.push_run(class, run, &bytes_of);
+        let mut rest = objs.into_iter();
+        let mut next = rest.next();
+        while let Some((first, class)) = next.take() {
+            let stack = &mut stacks.classes[class];
+            stack.reserve(rest.len() + 1);
+            bytes += bytes_of(&first);
+            stack.push(first);
+            for (obj, c) in rest.by_ref() {
+                if c != class {
+                    next = Some((obj, c));
+                    break;
+                }
+                bytes += bytes_of(&obj);
+                stack.push(obj);
+            }
+            self.shard.class_objects[class].store(stack.len(), Ordering::Relaxed);
         }
+        stacks.bytes += bytes;
         bytes
     }
 
