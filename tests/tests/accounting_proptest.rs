@@ -44,6 +44,10 @@ enum Op {
         len_pct: usize,
     },
     GetBatch(Vec<usize>),
+    /// `put_guards` of up to `count` held borrowed guards.
+    PutGuards {
+        count: usize,
+    },
     /// `put_batch` of up to `detached` detached objects plus foreign ones.
     PutBatch {
         detached: usize,
@@ -82,6 +86,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => any::<usize>().prop_map(|pick| Op::PutDetached { pick }),
         2 => (capacity(), 0..=100usize).prop_map(|(cap, len_pct)| Op::PutForeign { cap, len_pct }),
         2 => prop::collection::vec(size(), 0..6).prop_map(Op::GetBatch),
+        1 => (size(), 0..40usize).prop_map(|(n, count)| Op::GetBatch(vec![n; count])),
+        2 => (0..40usize).prop_map(|count| Op::PutGuards { count }),
         2 => (0..4usize, prop::collection::vec(capacity(), 0..5))
             .prop_map(|(detached, foreign)| Op::PutBatch { detached, foreign }),
         1 => Just(Op::Trim),
@@ -126,7 +132,11 @@ fn random_op(rng: &mut XorShift) -> Op {
             cap: capacity(rng),
             len_pct: rng.range(0, 100),
         },
-        16 | 17 => Op::GetBatch((0..rng.below(6)).map(|_| size(rng)).collect()),
+        16 => Op::GetBatch((0..rng.below(6)).map(|_| size(rng)).collect()),
+        17 if rng.chance(50) => Op::GetBatch(vec![size(rng); rng.below(40)]),
+        17 => Op::PutGuards {
+            count: rng.below(40),
+        },
         18 | 19 => Op::PutBatch {
             detached: rng.below(4),
             foreign: (0..rng.below(5)).map(|_| capacity(rng)).collect(),
@@ -259,6 +269,22 @@ impl<'p> Model<'p> {
                 for (g, &size) in got.into_iter().zip(sizes) {
                     self.took(Held::Borrowed(g), size);
                 }
+            }
+            Op::PutGuards { count } => {
+                let mut guards = Vec::new();
+                let mut i = 0;
+                while i < self.held.len() && guards.len() < *count {
+                    if matches!(self.held[i].0, Held::Borrowed(_)) {
+                        match self.held.swap_remove(i).0 {
+                            Held::Borrowed(g) => guards.push(g),
+                            Held::Owned(_) => unreachable!(),
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+                self.returns += guards.len();
+                pool.put_guards(guards);
             }
             Op::PutBatch { detached, foreign } => {
                 let take = (*detached).min(self.loose.len());

@@ -30,25 +30,33 @@ impl<T: Poolable> Inner<T> {
     pub(crate) fn acquire_batch<G>(
         &self,
         sizes: &[usize],
-        mut wrap: impl FnMut((T, Ticket)) -> G,
+        mut make: impl FnMut((T, Ticket)) -> G,
     ) -> Vec<G> {
         // Under a cap the whole batch is charged (or waits) as one request,
         // so batches never hold part of their objects while waiting for the
         // rest; each object's charge is then corrected to its capacity.
         let mut charge = BatchCharge::new(self, sizes);
+        let slot = self.local();
+        if let Some(slot) = slot {
+            let mut doomed = Vec::new();
+            self.catch_up(slot, &mut doomed);
+            drop(doomed);
+            if !charge.capped && !self.fixed.track {
+                if let Some(class) = self.one_class(sizes) {
+                    return self.acquire_run(slot, class, sizes.len(), make);
+                }
+            }
+        }
         let mut wrap = |n: usize, (obj, mut ticket): (T, Ticket)| {
             charge.settle(n, &mut ticket);
-            wrap((obj, ticket))
+            make((obj, ticket))
         };
-        let Some(slot) = self.local() else {
+        let Some(slot) = slot else {
             return sizes
                 .iter()
                 .map(|&n| wrap(n, self.acquire_uncapped(n)))
                 .collect();
         };
-        let mut doomed = Vec::new();
-        self.catch_up(slot, &mut doomed);
-        drop(doomed);
         // Batches are mostly one size: route each distinct size once.
         let mut last: Option<(usize, Option<usize>)> = None;
         let mut route = |n: usize| match last {
@@ -96,6 +104,92 @@ impl<T: Poolable> Inner<T> {
         let cache = unsafe { slot.cache_mut() };
         slot.publish(cache);
         // Staged runs' credit is now slack: keep one chunk at most.
+        self.release_slack(cache);
+        out
+    }
+
+    /// The class of a batch whose sizes are all one pooled size.
+    fn one_class(&self, sizes: &[usize]) -> Option<usize> {
+        let &first = sizes.first()?;
+        if sizes.iter().any(|&n| n != first) {
+            return None;
+        }
+        self.classes.for_request(first)
+    }
+
+    /// `get_batch` of `count` objects of one class (the usual batch),
+    /// uncapped and untracked: objects go straight from the cache's stack,
+    /// then from the shards' runs, into guards (no staging), then the rest
+    /// are allocated.
+    fn acquire_run<G>(
+        &self,
+        slot: &Slot<T>,
+        class: usize,
+        count: usize,
+        mut make: impl FnMut((T, Ticket)) -> G,
+    ) -> Vec<G> {
+        let mut out = Vec::with_capacity(count);
+        let mut missing = count;
+        {
+            // SAFETY: owner thread. While `cache` lives only `make` runs,
+            // which (no cap, no tracking) builds a guard and touches no pool
+            // state, and `capacity_bytes`, as in every cache pop.
+            let cache = unsafe { slot.cache_mut() };
+            let node = cache.node;
+            let stack = &mut cache.stacks[class];
+            let k = count.min(stack.len());
+            let mut bytes = 0;
+            for obj in stack.drain(stack.len() - k..).rev() {
+                let b = obj.capacity_bytes();
+                bytes += b;
+                out.push(make((obj, Ticket::at(class, b, node))));
+            }
+            cache.cached -= bytes;
+            cache.objects -= k;
+            missing -= k;
+            self.count_hits(Some(slot), class, Hit::Tls, k);
+            if missing > 0 {
+                let home = cache.home;
+                let order = std::iter::once(home)
+                    .chain(self.numa.map.steal_order(home))
+                    .filter(|&idx| {
+                        !self.numa.active || self.numa.map.node_of_shard(idx) == node
+                    });
+                for (step, idx) in order.enumerate() {
+                    let shard = &self.shards[idx];
+                    if !shard.has(class) {
+                        continue;
+                    }
+                    let locked = if step == 0 {
+                        Some(shard.lock())
+                    } else {
+                        shard.try_lock()
+                    };
+                    let Some(mut locked) = locked else { continue };
+                    let (taken, bytes) =
+                        locked.pop_run(class, missing, T::capacity_bytes, |obj, b| {
+                            out.push(make((obj, Ticket::at(class, b, node))));
+                        });
+                    drop(locked);
+                    // The run's reservation becomes credit (the slack is
+                    // given back below).
+                    cache.credit += bytes;
+                    missing -= taken;
+                    let hit = if step == 0 { Hit::Shared } else { Hit::Steal };
+                    self.count_hits(Some(slot), class, hit, taken);
+                    if missing == 0 {
+                        break;
+                    }
+                }
+            }
+            slot.publish(cache);
+        }
+        for _ in 0..missing {
+            out.push(make(self.allocate(Some(slot), class)));
+        }
+        // SAFETY: owner thread; no user code runs while `cache` lives.
+        let cache = unsafe { slot.cache_mut() };
+        slot.publish(cache);
         self.release_slack(cache);
         out
     }
