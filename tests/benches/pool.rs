@@ -535,7 +535,9 @@ fn async_overhead(c: &mut Criterion) {
         .max_outstanding_memory(1 << 30)
         .build()
         .unwrap();
-    g.bench_function("get", |b| b.iter(|| drop(black_box(free.get(black_box(N))))));
+    g.bench_function("get", |b| {
+        b.iter(|| drop(black_box(free.get(black_box(N)))))
+    });
     g.bench_function("get_async", |b| {
         b.iter(|| drop(black_box(ready(free.get_async(black_box(N))))))
     });

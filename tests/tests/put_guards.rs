@@ -24,7 +24,12 @@ fn guards_come_back_as_returns_not_adoptions() {
     let s = pool.stats();
     assert_consistent(&s);
     assert_eq!(
-        (s.objects_outstanding, s.objects_retained, s.detached, s.adopted),
+        (
+            s.objects_outstanding,
+            s.objects_retained,
+            s.detached,
+            s.adopted
+        ),
         (0, 100, 0, 0),
         "{s}"
     );
@@ -72,8 +77,16 @@ fn guards_of_another_pool_go_back_to_their_own() {
     let (sa, sb) = (a.stats(), b.stats());
     assert_consistent(&sa);
     assert_consistent(&sb);
-    assert_eq!((sa.objects_retained, sa.objects_outstanding), (3, 0), "{sa}");
-    assert_eq!((sb.objects_retained, sb.objects_outstanding), (2, 0), "{sb}");
+    assert_eq!(
+        (sa.objects_retained, sa.objects_outstanding),
+        (3, 0),
+        "{sa}"
+    );
+    assert_eq!(
+        (sb.objects_retained, sb.objects_outstanding),
+        (2, 0),
+        "{sb}"
+    );
     assert_eq!((sa.adopted, sb.adopted), (0, 0));
 }
 
@@ -87,7 +100,10 @@ fn charged_and_tracked_guards_give_back_their_charge_and_record() {
         .unwrap();
     let guards = pool.get_batch(&[4096; 10]);
     assert_eq!(pool.charged_bytes(), 10 * 4096);
-    assert_eq!(pool.outstanding().iter().map(|e| e.count).sum::<usize>(), 10);
+    assert_eq!(
+        pool.outstanding().iter().map(|e| e.count).sum::<usize>(),
+        10
+    );
     pool.put_guards(guards);
     assert_eq!(pool.charged_bytes(), 0);
     assert!(pool.outstanding().is_empty());

@@ -91,14 +91,59 @@ impl Acquire {
     }
 }
 
-/// The future of [`Pool::get_async`].
+/// The future of [`Pool::get_async`]: ready with a [`PoolGuard`] once the
+/// request fits under `max_outstanding_memory` (at once without a cap, or
+/// under the `allocate` and `error` policies). Dropping it while it waits
+/// leaves the queue and gives back anything granted to it.
+///
+/// ```
+/// use std::future::Future;
+/// use std::task::{Context, Poll, Waker};
+/// use zeropool::{BufferPool, OnExhausted};
+///
+/// let pool = BufferPool::builder()
+///     .size_classes(&[4096])
+///     .max_outstanding_memory(4096)
+///     .on_exhausted(OnExhausted::Wait)
+///     .build()?;
+/// let held = pool.get(4096);
+/// let mut cx = Context::from_waker(Waker::noop());
+/// let mut fut = std::pin::pin!(pool.get_async(4096));
+/// assert!(fut.as_mut().poll(&mut cx).is_pending()); // the cap is full: it waits
+/// assert_eq!(pool.stats().waiting, 1);
+/// drop(held);                                       // room again: it is served
+/// let Poll::Ready(buf) = fut.as_mut().poll(&mut cx) else { panic!("still waiting") };
+/// assert!(buf.capacity() >= 4096);
+/// # Ok::<(), zeropool::Error>(())
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct GetAsync<'a, T: Poolable> {
     pool: &'a Pool<T>,
     acquire: Acquire,
 }
 
-/// The future of [`Pool::get_owned_async`].
+/// The future of [`Pool::get_owned_async`]: as [`GetAsync`], ready with an
+/// [`OwnedPoolGuard`]; the future itself is `'static` too.
+///
+/// ```
+/// use std::future::Future;
+/// use std::task::{Context, Waker};
+/// use zeropool::{BufferPool, OnExhausted};
+///
+/// let pool = BufferPool::builder()
+///     .size_classes(&[4096])
+///     .max_outstanding_memory(4096)
+///     .on_exhausted(OnExhausted::Wait)
+///     .build()?;
+/// let held = pool.get(4096);
+/// let mut fut = Box::pin(pool.get_owned_async(4096));
+/// assert!(fut.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending());
+/// drop(fut);                                 // cancelled: leaves the queue
+/// assert_eq!(pool.stats().waiting, 0);
+/// drop(held);
+/// assert_eq!(pool.charged_bytes(), 0);       // nothing was lost
+/// # Ok::<(), zeropool::Error>(())
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct GetOwnedAsync<T: Poolable> {
     pool: Pool<T>,

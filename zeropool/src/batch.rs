@@ -152,9 +152,7 @@ impl<T: Poolable> Inner<T> {
                 let home = cache.home;
                 let order = std::iter::once(home)
                     .chain(self.numa.map.steal_order(home))
-                    .filter(|&idx| {
-                        !self.numa.active || self.numa.map.node_of_shard(idx) == node
-                    });
+                    .filter(|&idx| !self.numa.active || self.numa.map.node_of_shard(idx) == node);
                 for (step, idx) in order.enumerate() {
                     let shard = &self.shards[idx];
                     if !shard.has(class) {
@@ -449,9 +447,7 @@ impl<T: Poolable> Drop for Overflow<'_, T> {
             .into_iter()
             .map(|(obj, class, _)| (obj, class))
             .collect();
-        pool.shards[home]
-            .lock()
-            .push_mixed(keep, T::capacity_bytes);
+        pool.shards[home].lock().push_mixed(keep, T::capacity_bytes);
         let bytes = doomed.iter().map(T::capacity_bytes).sum();
         pool.count_freed(self.slot, Ev::Discards, doomed.len(), bytes);
         if !doomed.is_empty() {

@@ -20,19 +20,70 @@ use std::marker::PhantomData;
 use std::path::PathBuf;
 
 /// Most shards a pool may have.
+///
+/// ```
+/// use zeropool::{BufferPool, MAX_SHARDS};
+///
+/// assert_eq!(BufferPool::builder().shards(MAX_SHARDS).build()?.shards(), MAX_SHARDS);
+/// assert!(BufferPool::builder().shards(MAX_SHARDS + 1).build().is_err());
+/// # Ok::<(), zeropool::Error>(())
+/// ```
 pub const MAX_SHARDS: usize = 1024;
 /// Most objects per class a thread cache may hold.
+///
+/// ```
+/// use zeropool::{BufferPool, MAX_TLS_CACHE_SIZE};
+///
+/// assert!(BufferPool::builder().tls_cache_size(MAX_TLS_CACHE_SIZE).build().is_ok());
+/// assert!(BufferPool::builder().tls_cache_size(MAX_TLS_CACHE_SIZE + 1).build().is_err());
+/// ```
 pub const MAX_TLS_CACHE_SIZE: usize = 1 << 16;
 /// Most size classes a pool may have.
+///
+/// ```
+/// use zeropool::{BufferPool, MAX_SIZE_CLASSES};
+///
+/// let too_many: Vec<usize> = (1..=MAX_SIZE_CLASSES + 1).collect();
+/// assert!(BufferPool::builder().size_classes(&too_many).build().is_err());
+/// assert!(BufferPool::builder().size_classes(&too_many[1..]).build().is_ok());
+/// ```
 pub const MAX_SIZE_CLASSES: usize = 1024;
 /// Largest size class: 1 TiB.
+///
+/// ```
+/// use zeropool::{BufferPool, MAX_CLASS_SIZE};
+///
+/// assert!(BufferPool::builder().size_classes(&[4096, MAX_CLASS_SIZE]).build().is_ok());
+/// assert!(BufferPool::builder().size_classes(&[4096, MAX_CLASS_SIZE + 1]).build().is_err());
+/// ```
 pub const MAX_CLASS_SIZE: usize = 1 << 40;
 
 /// Default objects per class in each thread cache.
+///
+/// ```
+/// assert_eq!(zeropool::BufferPool::new().tls_cache_size(), zeropool::DEFAULT_TLS_CACHE_SIZE);
+/// ```
 pub const DEFAULT_TLS_CACHE_SIZE: usize = 8;
 /// Default objects moved between a thread cache and a shard at once.
+///
+/// ```
+/// assert_eq!(zeropool::BufferPool::new().batch_size(), zeropool::DEFAULT_BATCH_SIZE);
+/// ```
 pub const DEFAULT_BATCH_SIZE: usize = 4;
-/// Default budget of idle bytes: 1 GiB.
+/// Default budget of idle bytes: 1 GiB. When no source sets
+/// `max_total_memory`, this is the cap of the default policy, which keeps
+/// idle bytes near 1/16 of the bytes in use (at least 1 MiB); see the
+/// [guide](crate::guide).
+///
+/// ```
+/// use zeropool::{BufferPool, DEFAULT_MAX_TOTAL_MEMORY};
+///
+/// let pool = BufferPool::new();
+/// assert_eq!(pool.max_total_memory(), DEFAULT_MAX_TOTAL_MEMORY);
+/// // 8 MiB handed out and returned: the default policy keeps 1 MiB of it idle.
+/// drop(pool.get_batch(&[1 << 20; 8]));
+/// assert!(pool.stats().bytes_retained <= 1 << 20);
+/// ```
 pub const DEFAULT_MAX_TOTAL_MEMORY: usize = 1 << 30;
 
 /// Builds a [`Pool`]; every setting has a default.
@@ -319,6 +370,24 @@ impl<T: Poolable> PoolBuilder<T> {
     /// How the pool learns which CPU a thread runs on, instead of
     /// `sched_getcpu` (called on slow paths only): for simulations and tests
     /// on a synthetic topology.
+    ///
+    /// ```
+    /// # #[cfg(feature = "numa")] {
+    /// use std::sync::Arc;
+    /// use zeropool::{numa::Topology, BufferPool, Numa};
+    ///
+    /// // Every thread "runs" on CPU 3, which is on node 1 of this machine.
+    /// let pool = BufferPool::builder()
+    ///     .topology(Topology::synthetic("pack:2 numa:1 core:2 pu:1")?)
+    ///     .numa(Numa::Local)
+    ///     .cpu_lookup(Arc::new(|| 3))
+    ///     .build()?;
+    /// drop(pool.get(4096));
+    /// let nodes = pool.stats().nodes;
+    /// assert_eq!((nodes[0].allocations, nodes[1].allocations), (0, 1));
+    /// # }
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     pub fn cpu_lookup(mut self, lookup: CpuLookup) -> Self {
         self.cpu_lookup = Some(lookup);
         self

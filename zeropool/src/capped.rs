@@ -217,6 +217,19 @@ impl<T: Poolable> Pool<T> {
 
     /// Bytes charged against `max_outstanding_memory` right now: live
     /// guards and detached objects not yet given back.
+    ///
+    /// ```
+    /// use zeropool::BufferPool;
+    ///
+    /// let pool = BufferPool::builder().size_classes(&[1024, 4096]).max_outstanding_memory(1 << 20).build()?;
+    /// let a = pool.get(1000);                     // charged its class: 1024
+    /// let b = pool.get(4096).into_inner();        // detached: still charged
+    /// assert_eq!(pool.charged_bytes(), 1024 + 4096);
+    /// drop(a);
+    /// pool.put(b);                                // given back: no longer charged
+    /// assert_eq!(pool.charged_bytes(), 0);
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     pub fn charged_bytes(&self) -> usize {
         self.inner.gate.charged()
     }

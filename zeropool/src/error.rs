@@ -22,7 +22,8 @@ pub enum Error {
     #[error("invalid pool configuration:{}", ProblemList(.0))]
     Invalid(Vec<Problem>),
     /// A reload tried to change settings fixed when the pool was built
-    /// (`shards`, `numa`, `size_classes`, `wipe_on_return`); nothing changed.
+    /// (`shards`, `numa`, `size_classes`, `wipe_on_return`, `pinned`,
+    /// `track_outstanding`); nothing changed.
     #[error("reload refused, nothing changed:{}", ProblemList(.0))]
     RestartRequired(Vec<Problem>),
     /// Watching a config file could not start.

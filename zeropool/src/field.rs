@@ -80,19 +80,61 @@ use std::time::Duration;
 pub trait PoolField {
     /// A new, empty value: what `with_capacity_hint` puts in a field that
     /// is not the `capacity` field.
+    ///
+    /// ```
+    /// use zeropool::PoolField;
+    ///
+    /// assert_eq!(<Vec<u8> as PoolField>::new_field().capacity(), 0); // a Poolable: hint 0
+    /// assert_eq!(<Option<String> as PoolField>::new_field(), None);   // its Default
+    /// assert_eq!(<(u32, bool) as PoolField>::new_field(), (0, false));
+    /// ```
     fn new_field() -> Self
     where
         Self: Sized;
 
     /// Empties the field for the next user, keeping what allocation it can.
+    ///
+    /// ```
+    /// use zeropool::PoolField;
+    ///
+    /// let mut names = vec![String::from("a"), String::from("b")];
+    /// let cap = names.capacity();
+    /// names.reset_field();
+    /// assert!(names.is_empty());
+    /// assert_eq!(names.capacity(), cap);
+    ///
+    /// let mut pair = (7u64, Some(3u8));
+    /// pair.reset_field();
+    /// assert_eq!(pair, (0, None));
+    /// ```
     fn reset_field(&mut self);
 
     /// Heap bytes the field holds; added into the struct's
     /// [`capacity_bytes`](Poolable::capacity_bytes).
+    ///
+    /// ```
+    /// use zeropool::PoolField;
+    ///
+    /// assert_eq!(Vec::<u16>::with_capacity(10).heap_bytes(), 20);
+    /// assert_eq!(42u64.heap_bytes(), 0);
+    /// let arr = [Vec::<u8>::with_capacity(4), Vec::with_capacity(6)];
+    /// assert_eq!(arr.heap_bytes(), 10); // arrays and tuples add up their elements
+    /// ```
     fn heap_bytes(&self) -> usize;
 
     /// Zeroes the bytes in use before `reset_field`, when the pool was built
     /// with `wipe_on_return(true)`. The default does nothing.
+    ///
+    /// ```
+    /// use zeropool::PoolField;
+    ///
+    /// let mut token = String::from("hunter2");
+    /// token.wipe_field();            // a Poolable field: its own `wipe`
+    /// assert_eq!(token, "\0".repeat(7));
+    /// let mut n = 5u32;
+    /// n.wipe_field();                // scalars: nothing to do (reset zeroes them)
+    /// assert_eq!(n, 5);
+    /// ```
     fn wipe_field(&mut self) {}
 }
 

@@ -189,6 +189,19 @@ impl<T: Poolable> OwnedPoolGuard<T> {
     }
 
     /// The pool this guard returns to.
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::new();
+    /// let buf = pool.get_owned(4096);
+    /// std::thread::spawn(move || {
+    ///     // Take a second buffer from the same pool, without another handle.
+    ///     let more = buf.pool().get(4096);
+    ///     assert_eq!(buf.pool().stats().objects_outstanding, 2);
+    ///     drop(more);
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// ```
     pub fn pool(&self) -> &Pool<T> {
         &self.pool
     }

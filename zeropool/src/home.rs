@@ -165,9 +165,7 @@ impl<T: Poolable> Inner<T> {
         let run = std::mem::take(run);
         let shard = self.numa.map.home_shard(node, cache.seq);
         let count = run.len();
-        let bytes = self.shards[shard]
-            .lock()
-            .push_mixed(run, T::capacity_bytes);
+        let bytes = self.shards[shard].lock().push_mixed(run, T::capacity_bytes);
         cache.cached -= bytes;
         cache.objects -= count;
         cache.credit -= bytes;

@@ -22,6 +22,10 @@
 //! # Ok::<(), zeropool::Error>(())
 //! ```
 //!
+//! The [guide] says which settings suit which workload, what size classes
+//! trade, how the memory limits and NUMA placement behave, and how to read
+//! the statistics.
+//!
 //! ## How an object travels
 //! ```text
 //!  get(n) ─► size class of n ─► this thread's cache for (this pool, class) ── hit ─► guard
@@ -115,6 +119,9 @@ mod maintain;
 mod metrics;
 pub mod numa;
 mod outstanding;
+
+#[doc = include_str!("../GUIDE.md")]
+pub mod guide {}
 mod pool;
 mod poolable;
 mod recycle;
@@ -156,7 +163,14 @@ use pool::Inner;
 use std::fmt;
 use std::sync::Arc;
 
-/// A pool of byte buffers.
+/// A pool of byte buffers: `Pool<Vec<u8>>`.
+///
+/// ```
+/// let pool = zeropool::BufferPool::new();
+/// let mut buf = pool.get(1500);
+/// buf.extend_from_slice(b"packet");
+/// assert_eq!(buf.as_slice(), b"packet");
+/// ```
 pub type BufferPool = Pool<Vec<u8>>;
 
 /// A pool of `T`: a cheap, cloneable, `Send + Sync` handle.
@@ -366,6 +380,17 @@ impl<T: Poolable> Pool<T> {
     }
 
     /// The idle trimmer's period, if it is on.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = zeropool::BufferPool::new();
+    /// assert_eq!(pool.trim_after(), None);
+    /// pool.set_trim_after(Some(Duration::from_secs(30)));
+    /// assert_eq!(pool.trim_after(), Some(Duration::from_secs(30)));
+    /// pool.set_trim_after(None);
+    /// assert_eq!(pool.trim_after(), None);
+    /// ```
     pub fn trim_after(&self) -> Option<std::time::Duration> {
         self.inner.idle.period()
     }
@@ -398,32 +423,70 @@ impl<T: Poolable> Pool<T> {
         self.inner.set_max_total_memory(bytes);
     }
 
-    /// The budget of idle bytes.
+    /// The budget of idle bytes (the cap when no source set it: the pool
+    /// then keeps idle bytes in proportion to the bytes in use under it).
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::builder().max_total_memory(64 << 20).build()?;
+    /// assert_eq!(pool.max_total_memory(), 64 << 20);
+    /// pool.set_max_total_memory(16 << 20);
+    /// assert_eq!(pool.max_total_memory(), 16 << 20);
+    /// assert_eq!(zeropool::BufferPool::new().max_total_memory(), zeropool::DEFAULT_MAX_TOTAL_MEMORY);
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     pub fn max_total_memory(&self) -> usize {
         self.inner.budget.limit()
     }
 
     /// The size classes, ascending, in bytes.
+    ///
+    /// ```
+    /// let classes = zeropool::BufferPool::new().size_classes().to_vec();
+    /// assert_eq!((classes[0], *classes.last().unwrap()), (256, 4 << 20));
+    /// assert_eq!(&classes[..5], [256, 304, 368, 432, 512]); // 4 per doubling
+    /// ```
     pub fn size_classes(&self) -> &[usize] {
         self.inner.classes.sizes()
     }
 
-    /// The number of shards (a power of two).
+    /// The number of shards (a power of two; with NUMA placement, the sum
+    /// of the nodes' groups).
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::builder().shards(5).build()?;
+    /// assert_eq!(pool.shards(), 8);
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     pub fn shards(&self) -> usize {
         self.inner.shards.len()
     }
 
     /// Idle objects per class each thread keeps.
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::new();
+    /// assert_eq!(pool.tls_cache_size(), zeropool::DEFAULT_TLS_CACHE_SIZE);
+    /// ```
     pub fn tls_cache_size(&self) -> usize {
         self.inner.tls_cache_size.load(sync::Ordering::Relaxed)
     }
 
     /// Objects moved between a thread cache and a shard at once.
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::builder().tls_cache_size(64).batch_size(16).build()?;
+    /// assert_eq!(pool.batch_size(), 16);
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     pub fn batch_size(&self) -> usize {
         self.inner.batch_size.load(sync::Ordering::Relaxed)
     }
 
     /// Whether byte buffers are zeroed before they are cached.
+    ///
+    /// ```
+    /// assert!(!zeropool::BufferPool::new().wipe_on_return());
+    /// ```
     pub fn wipe_on_return(&self) -> bool {
         self.inner.fixed.wipe_on_return
     }
@@ -431,6 +494,19 @@ impl<T: Poolable> Pool<T> {
     /// The live guards grouped by the call site that took them, most bytes
     /// first; empty unless the pool was built with `track_outstanding(true)`.
     /// See [`OutstandingEntry`].
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::builder().track_outstanding(true).build()?;
+    /// let small = pool.get_batch(&[4096; 3]);
+    /// let big = pool.get(1 << 20);
+    /// let report = pool.outstanding();
+    /// assert_eq!((report[0].count, report[0].bytes), (1, 1 << 20)); // most bytes first
+    /// assert_eq!((report[1].count, report[1].bytes), (3, 3 * 4096));
+    /// drop((small, big));
+    /// assert!(pool.outstanding().is_empty());
+    /// assert!(zeropool::BufferPool::new().outstanding().is_empty()); // tracking off
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     pub fn outstanding(&self) -> Vec<OutstandingEntry> {
         self.inner
             .tracker
@@ -446,7 +522,19 @@ impl<T: Poolable> Pool<T> {
         }
     }
 
-    /// A snapshot of the counters and gauges (see [`PoolStats`]).
+    /// A snapshot of the counters and gauges (see [`PoolStats`], and the
+    /// [guide] on reading them).
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::new();
+    /// let held = pool.get(4096);
+    /// drop(pool.get(4096));
+    /// let s = pool.stats();
+    /// assert_eq!((s.gets, s.allocations), (2, 2));
+    /// assert_eq!((s.objects_outstanding, s.objects_retained), (1, 1));
+    /// assert!(s.is_balanced());
+    /// drop(held);
+    /// ```
     pub fn stats(&self) -> PoolStats {
         self.inner.snapshot()
     }

@@ -49,20 +49,80 @@ use std::mem::{size_of, MaybeUninit};
 /// ```
 pub trait Poolable: Send + 'static {
     /// Builds a new value able to hold at least `bytes` bytes without
-    /// reallocating.
+    /// reallocating. The pool calls it with the size of the class a request
+    /// falls in (or the request itself when it is larger than every class).
+    ///
+    /// ```
+    /// use zeropool::Poolable;
+    ///
+    /// let v = <Vec<u32> as Poolable>::with_capacity_hint(10); // bytes, not elements
+    /// assert!(v.capacity() >= 3);
+    /// assert!(v.capacity_bytes() >= 10);
+    /// ```
     fn with_capacity_hint(bytes: usize) -> Self;
 
     /// Empties the value, keeping its allocation.
+    ///
+    /// ```
+    /// use zeropool::Poolable;
+    ///
+    /// let mut s = String::with_capacity_hint(64);
+    /// s.push_str("previous user's data");
+    /// let before = s.capacity_bytes();
+    /// s.reset();
+    /// assert!(s.is_empty());
+    /// assert_eq!(s.capacity_bytes(), before);
+    /// ```
     fn reset(&mut self);
 
     /// Heap bytes this value holds; routes it to a size class and is what the
     /// memory budget counts.
+    ///
+    /// ```
+    /// use std::collections::VecDeque;
+    /// use zeropool::Poolable;
+    ///
+    /// assert_eq!(Vec::<u64>::with_capacity(8).capacity_bytes(), 64);
+    /// assert!(VecDeque::<u8>::with_capacity_hint(100).capacity_bytes() >= 100);
+    /// ```
     fn capacity_bytes(&self) -> usize;
 
     /// The bytes that decide which size class this value serves; by default
     /// [`capacity_bytes`](Self::capacity_bytes). A type whose memory is
     /// spread over several buffers (a derived struct) routes by the one the
     /// capacity hint sized, while the budget still counts all of them.
+    ///
+    /// ```
+    /// use zeropool::Poolable;
+    ///
+    /// struct Message {
+    ///     body: Vec<u8>,
+    ///     index: Vec<u32>,
+    /// }
+    ///
+    /// impl Poolable for Message {
+    ///     fn with_capacity_hint(bytes: usize) -> Self {
+    ///         Message { body: Vec::with_capacity(bytes), index: Vec::with_capacity(16) }
+    ///     }
+    ///     fn reset(&mut self) {
+    ///         self.body.clear();
+    ///         self.index.clear();
+    ///     }
+    ///     fn capacity_bytes(&self) -> usize {
+    ///         self.body.capacity() + self.index.capacity() * 4 // the budget counts both
+    ///     }
+    ///     fn class_bytes(&self) -> usize {
+    ///         self.body.capacity() // requests are for body bytes: route by them
+    ///     }
+    /// }
+    ///
+    /// let pool: zeropool::Pool<Message> = zeropool::Pool::builder().size_classes(&[1024, 4096]).build()?;
+    /// drop(pool.get(1024));
+    /// let m = pool.get(1024); // the same message: its body serves 1024 bytes
+    /// assert_eq!(pool.stats().tls_hits, 1);
+    /// assert_eq!(m.capacity_bytes(), 1024 + 64);
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     #[inline(always)]
     fn class_bytes(&self) -> usize {
         self.capacity_bytes()
@@ -71,6 +131,18 @@ pub trait Poolable: Send + 'static {
     /// Overwrites the bytes in use with zeros before [`reset`](Self::reset),
     /// when the pool was built with `wipe_on_return(true)`. The default does
     /// nothing; byte buffers override it.
+    ///
+    /// ```
+    /// use zeropool::Poolable;
+    ///
+    /// let mut key = b"secret".to_vec();
+    /// let ptr = key.as_ptr();
+    /// key.wipe();
+    /// assert_eq!(key, [0u8; 6]); // zeroed in place, same length until reset
+    /// assert_eq!(key.as_ptr(), ptr);
+    /// key.reset();
+    /// assert!(key.is_empty());
+    /// ```
     fn wipe(&mut self) {}
 
     /// The config-file table this type's pools read by default:
@@ -101,6 +173,14 @@ pub trait Poolable: Send + 'static {
     /// NUMA node (and locking them, with `pinned`) before anything touches
     /// them. The default, `None`, leaves placement to the OS; vectors and
     /// strings return their spare capacity.
+    ///
+    /// ```
+    /// use zeropool::Poolable;
+    ///
+    /// let mut v: Vec<u32> = Vec::with_capacity(16);
+    /// v.push(1);
+    /// assert_eq!(v.spare_heap().map(|s| s.len()), Some(15 * 4));
+    /// ```
     fn spare_heap(&mut self) -> Option<&mut [MaybeUninit<u8>]> {
         None
     }
@@ -109,6 +189,13 @@ pub trait Poolable: Send + 'static {
     /// panic (e.g. clearing a `Vec` of plain bytes): the pool then skips its
     /// panic guard on the return path. Leave it `false` when unsure; a wrong
     /// `true` only means a panicking reset unwinds without being counted.
+    ///
+    /// ```
+    /// use zeropool::Poolable;
+    ///
+    /// assert!(<Vec<u8> as Poolable>::RESET_NEVER_PANICS);      // clearing bytes cannot panic
+    /// assert!(!<Vec<String> as Poolable>::RESET_NEVER_PANICS); // dropping elements runs their code
+    /// ```
     const RESET_NEVER_PANICS: bool = false;
 }
 

@@ -324,6 +324,15 @@ pub struct ClassStats {
 impl PoolStats {
     /// Fraction of gets served without allocating, in `0.0..=1.0` (0 when
     /// there were no gets).
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::new();
+    /// assert_eq!(pool.stats().hit_rate(), 0.0);
+    /// for _ in 0..4 {
+    ///     drop(pool.get(4096)); // one allocation, then three hits
+    /// }
+    /// assert_eq!(pool.stats().hit_rate(), 0.75);
+    /// ```
     pub fn hit_rate(&self) -> f64 {
         if self.gets == 0 {
             0.0
@@ -335,6 +344,19 @@ impl PoolStats {
     /// Whether the object ledger balances:
     /// `allocations + adopted == objects_retained + objects_outstanding + detached + freed`.
     /// Exact only when no other thread is using the pool.
+    ///
+    /// ```
+    /// let pool = zeropool::BufferPool::new();
+    /// let kept = pool.get(4096).into_inner();   // detached
+    /// let held = pool.get(65536);               // outstanding
+    /// drop(pool.get(1024));                     // retained
+    /// pool.put(Vec::with_capacity(10));         // adopted, freed (below the smallest class)
+    /// let s = pool.stats();
+    /// assert_eq!((s.allocations, s.adopted), (3, 1));
+    /// assert_eq!((s.objects_retained, s.objects_outstanding, s.detached, s.freed), (1, 1, 1, 1));
+    /// assert!(s.is_balanced());
+    /// # drop((kept, held));
+    /// ```
     pub fn is_balanced(&self) -> bool {
         self.allocations + self.adopted
             == self.objects_retained + self.objects_outstanding + self.detached + self.freed

@@ -16,7 +16,10 @@ use std::time::Duration;
 /// assert!("soon".parse::<Period>().is_err());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Period(pub Duration);
+pub struct Period(
+    /// The duration.
+    pub Duration,
+);
 
 impl std::str::FromStr for Period {
     type Err = String;

@@ -379,13 +379,15 @@ impl<T: Poolable> Pool<T> {
 
     /// Applies the reloadable limits of `config` (`max_total_memory`,
     /// `max_outstanding_memory`, `on_exhausted`, `tls_cache_size`,
-    /// `batch_size`, `stats`) all together while other threads keep using
-    /// the pool. Lowering `max_total_memory` frees idle memory at once.
+    /// `batch_size`, `stats`, `trim_after`) all together while other
+    /// threads keep using the pool. Lowering `max_total_memory` frees idle
+    /// memory at once.
     ///
     /// Every key is checked first. A bad value gives
     /// [`Error::Invalid`]; a changed fixed key (`shards`, `size_classes`,
-    /// `numa`, `wipe_on_return`) gives [`Error::RestartRequired`] naming
-    /// each one. Either way nothing changes, and the error is kept as
+    /// `numa`, `wipe_on_return`, `pinned`, `track_outstanding`) gives
+    /// [`Error::RestartRequired`] naming each one. Either way nothing
+    /// changes, and the error is kept as
     /// [`last_reload_error`](Self::last_reload_error).
     ///
     /// ```

@@ -30,7 +30,10 @@ use std::str::FromStr;
 /// # Ok::<(), String>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct ByteSize(pub u64);
+pub struct ByteSize(
+    /// The number of bytes.
+    pub u64,
+);
 
 /// What a size may look like, for error messages.
 pub(crate) const SIZE_HELP: &str =

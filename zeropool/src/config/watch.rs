@@ -32,7 +32,29 @@ enum Msg {
 
 /// Watches a config file for a pool; dropping it stops watching.
 ///
-/// See [`Pool::watch`].
+/// See [`Pool::watch`]. A broken file keeps the last good config:
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let dir = std::env::temp_dir().join(format!("zp-watch-handle-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("zeropool.toml");
+/// std::fs::write(&path, "[pool]\ntls_cache_size = 16\n")?;
+///
+/// let pool = zeropool::BufferPool::builder().config_file(&path).build()?;
+/// let handle = pool.watch(&path)?;
+/// std::fs::write(&path, "[pool]\ntls_cache_size = 0\n")?; // out of range
+/// let deadline = Instant::now() + Duration::from_secs(5);
+/// while pool.last_reload_error().is_none() && Instant::now() < deadline {
+///     std::thread::sleep(Duration::from_millis(10));
+/// }
+/// assert!(pool.last_reload_error().unwrap().to_string().contains("tls_cache_size"));
+/// assert_eq!(pool.tls_cache_size(), 16); // unchanged
+/// drop(handle); // stops watching
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct WatchHandle {
     path: PathBuf,
@@ -44,11 +66,15 @@ pub struct WatchHandle {
 impl WatchHandle {
     /// The watched file.
     ///
-    /// ```no_run
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("zp-watch-path-{}.toml", std::process::id()));
+    /// std::fs::write(&path, "[pool]\n")?;
     /// let pool = zeropool::BufferPool::new();
-    /// let handle = pool.watch("zeropool.toml")?;
-    /// assert_eq!(handle.path(), std::path::Path::new("zeropool.toml"));
-    /// # Ok::<(), zeropool::Error>(())
+    /// let handle = pool.watch(&path)?;
+    /// assert_eq!(handle.path(), path);
+    /// # drop(handle);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn path(&self) -> &Path {
         &self.path

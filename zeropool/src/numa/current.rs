@@ -13,11 +13,35 @@ use std::fmt;
 use std::sync::Arc;
 
 /// Lookups served from a thread's cached CPU before it is read again.
+///
+/// ```
+/// use zeropool::numa::{NodeLocator, Topology, REFRESH_EVERY};
+///
+/// // A thread moved by the scheduler is seen on its new node within this
+/// // many lookups (or at once after `NodeLocator::refresh`).
+/// assert_eq!(REFRESH_EVERY, 1024);
+/// let locator = NodeLocator::new(Topology::detect());
+/// for _ in 0..2 * REFRESH_EVERY {
+///     assert!(locator.current_node() < locator.topology().nodes().len());
+/// }
+/// ```
 pub const REFRESH_EVERY: u32 = 1024;
 
 /// A stand-in for `sched_getcpu`: the CPU (OS number) the calling thread
 /// runs on. Tests inject one to play a thread on any node of a synthetic
 /// topology.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use zeropool::numa::{CpuLookup, NodeLocator, Topology};
+///
+/// static CPU: AtomicUsize = AtomicUsize::new(0);
+/// let lookup: CpuLookup = Arc::new(|| CPU.load(Ordering::Relaxed));
+/// let locator = NodeLocator::new(Topology::single()).with_cpu_lookup(lookup);
+/// CPU.store(1, Ordering::Relaxed);
+/// assert_eq!(locator.current_cpu(), 1); // asked on every lookup, never cached
+/// ```
 pub type CpuLookup = Arc<dyn Fn() -> usize + Send + Sync>;
 
 /// Finds the node the calling thread runs on.
@@ -45,6 +69,13 @@ pub struct NodeLocator {
 
 impl NodeLocator {
     /// Locates threads in `topology` by the CPU they run on.
+    ///
+    /// ```
+    /// use zeropool::numa::{NodeLocator, Topology};
+    ///
+    /// let one = NodeLocator::new(Topology::single());
+    /// assert_eq!(one.current_node(), 0); // one node: no CPU is even read
+    /// ```
     pub fn new(topology: Topology) -> NodeLocator {
         NodeLocator {
             single: topology.nodes().len() == 1,
@@ -55,6 +86,18 @@ impl NodeLocator {
 
     /// Uses `lookup` instead of `sched_getcpu`, called on every lookup (not
     /// cached: it serves tests and simulations).
+    ///
+    /// ```
+    /// # #[cfg(feature = "numa")] {
+    /// use std::sync::Arc;
+    /// use zeropool::numa::{NodeLocator, Topology};
+    ///
+    /// let t = Topology::synthetic("numa:4 core:2 pu:1")?; // CPUs 0-7, two per node
+    /// let on_cpu_5 = NodeLocator::new(t).with_cpu_lookup(Arc::new(|| 5));
+    /// assert_eq!((on_cpu_5.current_cpu(), on_cpu_5.current_node()), (5, 2));
+    /// # }
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     pub fn with_cpu_lookup(mut self, lookup: CpuLookup) -> NodeLocator {
         self.lookup = Some(lookup);
         self.single = false;
@@ -62,12 +105,27 @@ impl NodeLocator {
     }
 
     /// The topology threads are located in.
+    ///
+    /// ```
+    /// use zeropool::numa::{NodeLocator, Topology};
+    ///
+    /// let locator = NodeLocator::new(Topology::single());
+    /// assert_eq!(locator.topology().nodes().len(), 1);
+    /// ```
     pub fn topology(&self) -> &Topology {
         &self.topology
     }
 
     /// The CPU the calling thread runs on (as of its last refresh), or the
     /// injected lookup's answer.
+    ///
+    /// ```
+    /// use zeropool::numa::{NodeLocator, Topology};
+    ///
+    /// let locator = NodeLocator::new(Topology::detect());
+    /// let cpu = locator.current_cpu(); // sched_getcpu on Linux, 0 elsewhere
+    /// assert!(locator.topology().node_of_cpu(cpu) < locator.topology().nodes().len());
+    /// ```
     #[inline]
     pub fn current_cpu(&self) -> usize {
         match &self.lookup {
@@ -77,6 +135,14 @@ impl NodeLocator {
     }
 
     /// The index of the node the calling thread runs on.
+    ///
+    /// ```
+    /// use zeropool::numa::{NodeLocator, Topology};
+    ///
+    /// let locator = NodeLocator::new(Topology::detect());
+    /// let node = locator.current_node();
+    /// println!("this thread runs on NUMA node {}", locator.topology().nodes()[node].os_index);
+    /// ```
     #[inline]
     pub fn current_node(&self) -> usize {
         if self.single {
@@ -87,6 +153,16 @@ impl NodeLocator {
 
     /// Makes the calling thread's next lookup read its CPU again (after
     /// pinning the thread elsewhere, say).
+    ///
+    /// ```
+    /// use zeropool::numa::{NodeLocator, Topology};
+    ///
+    /// let locator = NodeLocator::new(Topology::detect());
+    /// // ... after moving this thread to another CPU (sched_setaffinity):
+    /// NodeLocator::refresh();
+    /// let cpu = locator.current_cpu(); // read from the OS again
+    /// assert!(locator.topology().node_of_cpu(cpu) < locator.topology().nodes().len());
+    /// ```
     pub fn refresh() {
         // A thread being torn down has no cache left to refresh.
         let _ = CPU.try_with(|c| c.set(CpuCache::EMPTY));

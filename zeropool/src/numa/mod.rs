@@ -50,6 +50,23 @@
 //! placement follow it, and binding does nothing
 //! ([`Topology::is_synthetic`]). Threads still run on this machine's CPUs,
 //! so only those CPUs' nodes see traffic unless a [`CpuLookup`] is injected.
+//!
+//! ## What the pool would do here
+//! ```
+//! use zeropool::numa::{Placement, ShardMap, Topology};
+//! use zeropool::{Numa, Shards};
+//!
+//! let topology = Topology::detect(); // never fails: one node at worst
+//! let placement = Placement::resolve(&Numa::Auto, &topology)?;
+//! let map = ShardMap::new(&topology, &placement, Shards::Auto);
+//! println!("{:?} placement, {} shards", placement.mode(), map.len());
+//! for group in map.groups() {
+//!     let node = &topology.nodes()[group.node];
+//!     println!("node {}: shards {:?}, CPUs {:?}", node.os_index, group.shards(), node.cpus);
+//! }
+//! assert_eq!(map.groups().len(), placement.nodes().len());
+//! # Ok::<(), zeropool::Error>(())
+//! ```
 
 mod bind;
 mod current;

@@ -5,6 +5,21 @@ use super::Topology;
 use crate::{Error, Numa, Problem, Source};
 
 /// How fresh pool memory is placed.
+///
+/// ```
+/// # #[cfg(feature = "numa")] {
+/// use zeropool::numa::{Placement, PlacementMode, Topology};
+/// use zeropool::Numa;
+///
+/// let two = Topology::synthetic("pack:2 numa:1 core:2 pu:1")?;
+/// let mode = |numa| Placement::resolve(&numa, &two).map(|p| p.mode());
+/// assert_eq!(mode(Numa::Auto)?, PlacementMode::Local); // 2 nodes: local
+/// assert_eq!(mode(Numa::Off)?, PlacementMode::Off);
+/// assert_eq!(mode(Numa::Interleave)?, PlacementMode::Interleave);
+/// assert_eq!(mode(Numa::Nodes(vec![1]))?, PlacementMode::Nodes);
+/// # }
+/// # Ok::<(), zeropool::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PlacementMode {
     /// NUMA ignored: one group of shards, memory wherever the allocator
@@ -62,6 +77,21 @@ impl Placement {
     /// # Errors
     /// [`Error::Invalid`] naming the key `numa` and this topology's nodes
     /// when a list names a node that does not exist (or is empty).
+    ///
+    /// ```
+    /// use zeropool::numa::{Placement, PlacementMode, Topology};
+    /// use zeropool::Numa;
+    ///
+    /// let here = Topology::detect();
+    /// let auto = Placement::resolve(&Numa::Auto, &here)?;
+    /// // "auto" is local placement on a NUMA machine, off on a one-node one.
+    /// if here.cpu_nodes().len() < 2 {
+    ///     assert_eq!(auto.mode(), PlacementMode::Off);
+    /// }
+    /// let err = Placement::resolve(&Numa::Nodes(vec![99]), &here).unwrap_err();
+    /// assert!(err.to_string().contains("node 99 does not exist"));
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     pub fn resolve(numa: &Numa, topology: &Topology) -> Result<Placement, Error> {
         Self::resolve_at(numa, topology, "numa", Source::Code)
     }
@@ -168,16 +198,47 @@ impl Placement {
     }
 
     /// How fresh memory is placed.
+    ///
+    /// ```
+    /// use zeropool::numa::{Placement, PlacementMode};
+    ///
+    /// assert_eq!(Placement::off().mode(), PlacementMode::Off);
+    /// ```
     pub fn mode(&self) -> PlacementMode {
         self.mode
     }
 
     /// The node indices in use, ascending: one shard group each.
+    ///
+    /// ```
+    /// # #[cfg(feature = "numa")] {
+    /// use zeropool::numa::{Placement, Topology};
+    /// use zeropool::Numa;
+    ///
+    /// let t = Topology::synthetic("numa:4 core:2 pu:1")?;
+    /// assert_eq!(Placement::resolve(&Numa::Local, &t)?.nodes(), [0, 1, 2, 3]);
+    /// assert_eq!(Placement::resolve(&Numa::Nodes(vec![3, 1]), &t)?.nodes(), [1, 3]);
+    /// # }
+    /// assert_eq!(zeropool::numa::Placement::off().nodes(), [0]);
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     pub fn nodes(&self) -> &[usize] {
         &self.nodes
     }
 
     /// Whether node index `node` is in use.
+    ///
+    /// ```
+    /// # #[cfg(feature = "numa")] {
+    /// use zeropool::numa::{Placement, Topology};
+    /// use zeropool::Numa;
+    ///
+    /// let t = Topology::synthetic("numa:4 core:2 pu:1")?;
+    /// let p = Placement::resolve(&Numa::Nodes(vec![1, 3]), &t)?;
+    /// assert!(p.uses(3) && !p.uses(2));
+    /// # }
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     #[inline]
     pub fn uses(&self, node: usize) -> bool {
         self.in_use.get(node).copied().unwrap_or(false)
@@ -185,6 +246,22 @@ impl Placement {
 
     /// For a node not in use: the first node in use that shares CPUs with
     /// it, such as the listed memory-side node (HBM, CXL) of its package.
+    ///
+    /// ```
+    /// # #[cfg(feature = "numa")] {
+    /// use zeropool::numa::{Placement, Topology};
+    /// use zeropool::Numa;
+    ///
+    /// // Two packages, each with a DRAM node and a memory-side node
+    /// // (indices 0 and 1 on package 0, 2 and 3 on package 1).
+    /// let t = Topology::synthetic("pack:2 [numa] [numa(memory=4GB)] core:2 pu:1")?;
+    /// let hbm_only = Placement::resolve(&Numa::Nodes(vec![1, 3]), &t)?;
+    /// assert_eq!(hbm_only.nearby(0), Some(1)); // threads of node 0 use node 1
+    /// assert_eq!(hbm_only.nearby(2), Some(3));
+    /// assert_eq!(hbm_only.nearby(1), None);    // in use itself
+    /// # }
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     #[inline]
     pub fn nearby(&self, node: usize) -> Option<usize> {
         self.near.get(node).copied().flatten()

@@ -13,6 +13,19 @@ use crate::Shards;
 use std::ops::Range;
 
 /// Most shards one node's group gets from `shards = "auto"`.
+///
+/// ```
+/// # #[cfg(feature = "numa")] {
+/// use zeropool::numa::{shard_groups, Placement, Topology, MAX_GROUP_SHARDS};
+/// use zeropool::{Numa, Shards};
+///
+/// // Two nodes of 96 CPUs each: 128 would be the next power of two.
+/// let t = Topology::synthetic("pack:2 numa:1 core:96 pu:1")?;
+/// let groups = shard_groups(&t, &Placement::resolve(&Numa::Local, &t)?, Shards::Auto);
+/// assert!(groups.iter().all(|g| g.len == MAX_GROUP_SHARDS));
+/// # }
+/// # Ok::<(), zeropool::Error>(())
+/// ```
 pub const MAX_GROUP_SHARDS: usize = 64;
 
 /// The shards of one NUMA node: `first .. first + len`, `len` a power of two.
@@ -33,6 +46,11 @@ pub struct ShardGroup {
 
 impl ShardGroup {
     /// The shard indices of this group.
+    ///
+    /// ```
+    /// let g = zeropool::numa::ShardGroup { node: 0, first: 0, len: 2 };
+    /// assert_eq!(g.shards().collect::<Vec<_>>(), [0, 1]);
+    /// ```
     pub fn shards(&self) -> Range<usize> {
         self.first..self.first + self.len
     }
@@ -126,6 +144,15 @@ pub struct ShardMap {
 
 impl ShardMap {
     /// The map of [`shard_groups`]`(topology, placement, shards)`.
+    ///
+    /// ```
+    /// use zeropool::numa::{Placement, ShardMap, Topology};
+    /// use zeropool::Shards;
+    ///
+    /// let map = ShardMap::new(&Topology::single(), &Placement::off(), Shards::Count(4));
+    /// assert_eq!(map.len(), 4);
+    /// assert_eq!(map.groups().len(), 1);
+    /// ```
     pub fn new(topology: &Topology, placement: &Placement, shards: Shards) -> ShardMap {
         let mut map = Self::from_groups(shard_groups(topology, placement, shards));
         // Threads on a node without a group use the group of a node sharing
@@ -159,16 +186,45 @@ impl ShardMap {
     }
 
     /// The groups, in node order.
+    ///
+    /// ```
+    /// # #[cfg(feature = "numa")] {
+    /// use zeropool::numa::{Placement, ShardGroup, ShardMap, Topology};
+    /// use zeropool::{Numa, Shards};
+    ///
+    /// let t = Topology::synthetic("numa:3 core:2 pu:1")?;
+    /// // 8 shards over 3 nodes: each node gets its share rounded up, 4.
+    /// let map = ShardMap::new(&t, &Placement::resolve(&Numa::Local, &t)?, Shards::Count(8));
+    /// assert_eq!(map.groups()[2], ShardGroup { node: 2, first: 8, len: 4 });
+    /// assert_eq!(map.len(), 12);
+    /// # }
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     pub fn groups(&self) -> &[ShardGroup] {
         &self.groups
     }
 
     /// Shards in all.
+    ///
+    /// ```
+    /// use zeropool::numa::{Placement, ShardMap, Topology};
+    /// use zeropool::Shards;
+    ///
+    /// let map = ShardMap::new(&Topology::single(), &Placement::off(), Shards::Count(3));
+    /// assert_eq!(map.len(), 4); // rounded up to a power of two
+    /// ```
     pub fn len(&self) -> usize {
         self.group_by_shard.len()
     }
 
     /// Always false: a map has at least one shard.
+    ///
+    /// ```
+    /// use zeropool::numa::{Placement, ShardMap, Topology};
+    /// use zeropool::Shards;
+    ///
+    /// assert!(!ShardMap::new(&Topology::single(), &Placement::off(), Shards::Count(0)).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.group_by_shard.is_empty()
     }
@@ -176,6 +232,19 @@ impl ShardMap {
     /// The group serving threads on node index `node`: its own; for a node
     /// without one (not in a node list), that of the listed node sharing its
     /// CPUs ([`Placement::nearby`]), else group `node % groups`.
+    ///
+    /// ```
+    /// # #[cfg(feature = "numa")] {
+    /// use zeropool::numa::{Placement, ShardMap, Topology};
+    /// use zeropool::{Numa, Shards};
+    ///
+    /// let t = Topology::synthetic("numa:4 core:2 pu:1")?;
+    /// let map = ShardMap::new(&t, &Placement::resolve(&Numa::Nodes(vec![1, 3]), &t)?, Shards::Auto);
+    /// assert_eq!(map.group_for_node(3).node, 3);
+    /// assert_eq!(map.group_for_node(2).node, 1); // not listed: group 2 % 2 = 0, node 1's
+    /// # }
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     #[inline]
     pub fn group_for_node(&self, node: usize) -> &ShardGroup {
         let i = match self.group_by_node.get(node) {
@@ -187,6 +256,15 @@ impl ShardMap {
 
     /// The home shard of a thread on `node` whose sequence number (any
     /// per-thread number that spreads threads) is `thread_seq`.
+    ///
+    /// ```
+    /// use zeropool::numa::{Placement, ShardMap, Topology};
+    /// use zeropool::Shards;
+    ///
+    /// let map = ShardMap::new(&Topology::single(), &Placement::off(), Shards::Count(4));
+    /// let homes: Vec<usize> = (0..6).map(|seq| map.home_shard(0, seq)).collect();
+    /// assert_eq!(homes, [0, 1, 2, 3, 0, 1]); // threads spread over the shards
+    /// ```
     #[inline]
     pub fn home_shard(&self, node: usize, thread_seq: usize) -> usize {
         let g = self.group_for_node(node);
@@ -197,6 +275,19 @@ impl ShardMap {
     ///
     /// # Panics
     /// If `shard >= self.len()`.
+    ///
+    /// ```
+    /// # #[cfg(feature = "numa")] {
+    /// use zeropool::numa::{Placement, ShardMap, Topology};
+    /// use zeropool::{Numa, Shards};
+    ///
+    /// let t = Topology::synthetic("pack:2 numa:1 core:2 pu:1")?;
+    /// let map = ShardMap::new(&t, &Placement::resolve(&Numa::Local, &t)?, Shards::Auto);
+    /// let nodes: Vec<usize> = (0..map.len()).map(|s| map.node_of_shard(s)).collect();
+    /// assert_eq!(nodes, [0, 0, 1, 1]);
+    /// # }
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     #[inline]
     pub fn node_of_shard(&self, shard: usize) -> usize {
         self.groups[self.group_by_shard[shard]].node
@@ -208,6 +299,14 @@ impl ShardMap {
     ///
     /// # Panics
     /// If `shard >= self.len()`.
+    ///
+    /// ```
+    /// use zeropool::numa::{Placement, ShardMap, Topology};
+    /// use zeropool::Shards;
+    ///
+    /// let map = ShardMap::new(&Topology::single(), &Placement::off(), Shards::Count(4));
+    /// assert_eq!(map.steal_order(2).collect::<Vec<_>>(), [3, 0, 1]);
+    /// ```
     pub fn steal_order(&self, shard: usize) -> impl Iterator<Item = usize> + '_ {
         let gi = self.group_by_shard[shard];
         let own = self.groups[gi];

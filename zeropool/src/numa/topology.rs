@@ -96,6 +96,15 @@ impl Topology {
     /// Never fails: without the `numa` feature, or when hwloc cannot load a
     /// topology, it is one node holding every CPU, and
     /// [`fallback_reason`](Self::fallback_reason) says why.
+    ///
+    /// ```
+    /// let t = zeropool::numa::Topology::detect();
+    /// match t.fallback_reason() {
+    ///     Some(why) => println!("one node: {why}"),
+    ///     None => println!("{} NUMA node(s), {} CPUs", t.nodes().len(), t.cpus().len()),
+    /// }
+    /// assert!(std::ptr::eq(t.nodes(), zeropool::numa::Topology::detect().nodes())); // loaded once
+    /// ```
     pub fn detect() -> Topology {
         static DETECTED: OnceLock<Topology> = OnceLock::new();
         DETECTED.get_or_init(Self::load).clone()
@@ -215,6 +224,42 @@ impl Topology {
     /// # Errors
     /// [`Error::Invalid`] when hwloc rejects the XML, or when zeropool was
     /// built without the `numa` feature.
+    ///
+    /// ```
+    /// use zeropool::numa::Topology;
+    ///
+    /// // A one-node machine with two CPUs and 1 GiB, as hwloc 2 writes it.
+    /// let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+    /// <!DOCTYPE topology SYSTEM "hwloc2.dtd">
+    /// <topology version="2.0">
+    ///   <object type="Machine" os_index="0" cpuset="0x00000003" complete_cpuset="0x00000003"
+    ///           allowed_cpuset="0x00000003" nodeset="0x00000001" complete_nodeset="0x00000001"
+    ///           allowed_nodeset="0x00000001" gp_index="1">
+    ///     <object type="NUMANode" os_index="0" cpuset="0x00000003" complete_cpuset="0x00000003"
+    ///             nodeset="0x00000001" complete_nodeset="0x00000001" gp_index="2"
+    ///             local_memory="1073741824"/>
+    ///     <object type="Core" os_index="0" cpuset="0x00000001" complete_cpuset="0x00000001"
+    ///             nodeset="0x00000001" complete_nodeset="0x00000001" gp_index="3">
+    ///       <object type="PU" os_index="0" cpuset="0x00000001" complete_cpuset="0x00000001"
+    ///               nodeset="0x00000001" complete_nodeset="0x00000001" gp_index="4"/>
+    ///     </object>
+    ///     <object type="Core" os_index="1" cpuset="0x00000002" complete_cpuset="0x00000002"
+    ///             nodeset="0x00000001" complete_nodeset="0x00000001" gp_index="5">
+    ///       <object type="PU" os_index="1" cpuset="0x00000002" complete_cpuset="0x00000002"
+    ///               nodeset="0x00000001" complete_nodeset="0x00000001" gp_index="6"/>
+    ///     </object>
+    ///   </object>
+    /// </topology>"#;
+    /// if cfg!(feature = "numa") {
+    ///     let t = Topology::from_xml(xml)?;
+    ///     assert_eq!(t.cpus(), [0, 1]);
+    ///     assert_eq!(t.nodes()[0].memory, 1 << 30);
+    ///     assert!(t.is_synthetic());
+    /// } else {
+    ///     assert!(Topology::from_xml(xml).is_err()); // needs hwloc
+    /// }
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     pub fn from_xml(xml: &str) -> Result<Topology, Error> {
         #[cfg(feature = "numa")]
         {
@@ -314,11 +359,27 @@ impl Topology {
     }
 
     /// The NUMA nodes, in hwloc's logical order; index `i` is node `i`.
+    ///
+    /// ```
+    /// for node in zeropool::numa::Topology::detect().nodes() {
+    ///     println!("node {} (index {}): CPUs {:?}, {} bytes", node.os_index, node.index, node.cpus, node.memory);
+    /// }
+    /// # #[cfg(feature = "numa")] {
+    /// let t = zeropool::numa::Topology::synthetic("numa:2(memory=1GB) core:1 pu:2")?;
+    /// assert_eq!(t.nodes().iter().map(|n| n.cpus.clone()).collect::<Vec<_>>(), [[0, 1], [2, 3]]);
+    /// # }
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     pub fn nodes(&self) -> &[NodeInfo] {
         &self.inner.nodes
     }
 
     /// Every CPU's OS number, ascending.
+    ///
+    /// ```
+    /// let t = zeropool::numa::Topology::single();
+    /// assert_eq!(t.cpus(), (0..t.cpus().len()).collect::<Vec<_>>());
+    /// ```
     pub fn cpus(&self) -> &[usize] {
         &self.inner.cpus
     }
@@ -326,6 +387,15 @@ impl Topology {
     /// The index of the node CPU `cpu` (an OS number, as `sched_getcpu`
     /// returns) belongs to. A CPU the topology does not know (offline, or
     /// beyond a synthetic machine) counts as node 0.
+    ///
+    /// ```
+    /// # #[cfg(feature = "numa")] {
+    /// let t = zeropool::numa::Topology::synthetic("pack:2 numa:1 core:2 pu:1")?;
+    /// assert_eq!([0, 1, 2, 3].map(|cpu| t.node_of_cpu(cpu)), [0, 0, 1, 1]);
+    /// assert_eq!(t.node_of_cpu(1000), 0); // unknown CPU
+    /// # }
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     #[inline]
     pub fn node_of_cpu(&self, cpu: usize) -> usize {
         self.inner.node_by_cpu.get(cpu).copied().unwrap_or(0)
@@ -335,6 +405,17 @@ impl Topology {
     /// [`node_of_cpu`](Self::node_of_cpu)), ascending: the nodes threads run
     /// on. Memory-only nodes (CXL or HBM memory, which hwloc lists with no
     /// CPUs or with the CPUs of the node before them) are not among them.
+    ///
+    /// ```
+    /// # #[cfg(feature = "numa")] {
+    /// // Each package: a node with its cores, then a memory-side node.
+    /// let t = zeropool::numa::Topology::synthetic("pack:2 [numa] [numa(memory=4GB)] core:2 pu:1")?;
+    /// assert_eq!(t.nodes().len(), 4);
+    /// assert_eq!(t.cpu_nodes(), [0, 2]);
+    /// # }
+    /// assert_eq!(zeropool::numa::Topology::single().cpu_nodes(), [0]);
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     pub fn cpu_nodes(&self) -> &[usize] {
         &self.inner.cpu_nodes
     }
@@ -353,6 +434,16 @@ impl Topology {
     /// Why this topology stands in for the machine as one node, if it does:
     /// zeropool was built without the `numa` feature, or hwloc failed (its
     /// error). `None` for a topology hwloc loaded or was given.
+    ///
+    /// ```
+    /// use zeropool::numa::Topology;
+    ///
+    /// assert_eq!(Topology::single().fallback_reason(), None); // asked for, not a fallback
+    /// let detected = Topology::detect();
+    /// if cfg!(not(feature = "numa")) {
+    ///     assert_eq!(detected.fallback_reason(), Some("built without the `numa` feature"));
+    /// }
+    /// ```
     pub fn fallback_reason(&self) -> Option<&str> {
         self.inner.fallback.as_deref()
     }
@@ -360,6 +451,14 @@ impl Topology {
     /// Whether this topology describes another machine (a synthetic or XML
     /// description, also one hwloc loaded because `HWLOC_SYNTHETIC` or
     /// `HWLOC_XMLFILE` is set): binding memory on it does nothing.
+    ///
+    /// ```
+    /// # #[cfg(feature = "numa")] {
+    /// assert!(zeropool::numa::Topology::synthetic("numa:2 core:1 pu:1")?.is_synthetic());
+    /// # }
+    /// assert!(!zeropool::numa::Topology::single().is_synthetic());
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     pub fn is_synthetic(&self) -> bool {
         matches!(
             self.inner.origin,
@@ -369,6 +468,17 @@ impl Topology {
 
     /// Whether fresh memory can be bound to nodes: hwloc loaded this machine
     /// and reports it can bind a memory area.
+    ///
+    /// ```
+    /// use zeropool::numa::Topology;
+    ///
+    /// assert!(!Topology::single().can_bind_memory()); // no hwloc behind it
+    /// # #[cfg(feature = "numa")] {
+    /// assert!(!Topology::synthetic("numa:2 core:1 pu:1")?.can_bind_memory()); // not this machine
+    /// # }
+    /// println!("binding: {}", Topology::detect().can_bind_memory());
+    /// # Ok::<(), zeropool::Error>(())
+    /// ```
     pub fn can_bind_memory(&self) -> bool {
         #[cfg(feature = "numa")]
         {
