@@ -153,10 +153,17 @@ pub struct GetOwnedAsync<T: Poolable> {
 impl<'a, T: Poolable> Future for GetAsync<'a, T> {
     type Output = PoolGuard<'a, T>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let inner: &'a Inner<T> = &this.pool.inner;
         let at = this.acquire.at;
+        if this.acquire.waiter.is_none() && inner.gate.cap() == NO_CAP {
+            // No cap: the ordinary get, inline (measured: 1.8x a get's time
+            // through the general poll).
+            let loan = inner.acquire_uncapped(this.acquire.n);
+            return Poll::Ready(PoolGuard::new_at(inner, loan, at));
+        }
         this.acquire
             .poll(inner, cx)
             .map(|loan| PoolGuard::new_at(inner, loan, at))
@@ -166,10 +173,15 @@ impl<'a, T: Poolable> Future for GetAsync<'a, T> {
 impl<T: Poolable> Future for GetOwnedAsync<T> {
     type Output = OwnedPoolGuard<T>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let pool = &this.pool;
         let at = this.acquire.at;
+        if this.acquire.waiter.is_none() && pool.inner.gate.cap() == NO_CAP {
+            let loan = pool.inner.acquire_uncapped(this.acquire.n);
+            return Poll::Ready(OwnedPoolGuard::new_at(pool.guard_handle(), loan, at));
+        }
         this.acquire
             .poll(&pool.inner, cx)
             .map(|loan| OwnedPoolGuard::new_at(pool.guard_handle(), loan, at))
