@@ -61,11 +61,14 @@ impl EnvVars {
         Self { vars }
     }
 
-    /// The variable that set the key at `path`.
+    /// The variable that set the key at `path`: its own, or that of a
+    /// table holding it when one variable set a whole table
+    /// (`ZEROPOOL_POOL__SIZE_CLASSES='{ min = 1, max = 2 }'`). Of several,
+    /// the last in name order, as the last one inserted wins.
     pub(crate) fn name_of(&self, path: &[String]) -> Option<&str> {
         self.vars
             .iter()
-            .find(|(p, _, _)| p == path)
+            .rfind(|(p, _, _)| path.starts_with(p))
             .map(|(_, n, _)| n.as_str())
     }
 }
@@ -159,6 +162,31 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_key_is_blamed_on_the_variable_that_set_it_or_its_table() {
+        let path = |s: &str| s.split('.').map(String::from).collect::<Vec<_>>();
+        let var = |p: &str, n: &str| (path(p), n.to_string(), String::new());
+        let vars = EnvVars {
+            vars: vec![
+                var("pool.shards", "ZEROPOOL_POOL__SHARDS"),
+                var("pool.size_classes", "ZEROPOOL_POOL__SIZE_CLASSES"),
+                var("pool.shards", "zeropool_pool__shards"),
+            ],
+        };
+        let name = |p: &str| vars.name_of(&path(p));
+        assert_eq!(
+            name("pool.size_classes.min"),
+            Some("ZEROPOOL_POOL__SIZE_CLASSES")
+        );
+        assert_eq!(
+            name("pool.shards"),
+            Some("zeropool_pool__shards"),
+            "the last one wins"
+        );
+        assert_eq!(name("pool.stats"), None);
+        assert_eq!(name("pool"), None);
     }
 
     #[test]

@@ -124,6 +124,14 @@ impl<T: Poolable> Inner<T> {
         match key {
             "shards" => {
                 let n = self.shards.len();
+                if let super::Shards::Count(count) = new.shards {
+                    if count > crate::builder::MAX_SHARDS {
+                        // Refused by `check` already; its shard map may not
+                        // even be computable (the count overflows), so it
+                        // is not built.
+                        return Some(format!("{n} shards"));
+                    }
+                }
                 let numa = &self.numa;
                 let wanted = crate::numa::ShardMap::new(
                     numa.locator.topology(),

@@ -136,7 +136,7 @@ pub(crate) fn parse(text: &str) -> Result<u64, String> {
         if !part.is_multiple_of(scale) {
             return Err("not a whole number of bytes".into());
         }
-        bytes += part / scale;
+        bytes = bytes.checked_add(part / scale).ok_or_else(too_large)?;
     }
     u64::try_from(bytes).map_err(|_| too_large())
 }
@@ -213,6 +213,8 @@ mod tests {
             ("1.2.3 KiB", "not a number"),
             ("16384 PiB", "larger than"),
             ("99999999999999999999999999999999999999999", "larger than"),
+            // u128::MAX - 455 bytes, then a fraction that carries past it.
+            ("340282366920938463463374607431768211.5 KB", "larger than"),
             (".", "not a number"),
         ];
         for (text, why) in bad {

@@ -309,10 +309,11 @@ fn section(out: &mut Gathered, cx: &mut Cx<'_>, path: Vec<String>, v: &Value) {
     );
 }
 
-/// Calls `f` on every leaf under `v` with its path.
+/// Calls `f` on every leaf under `v` with its path (an empty table is a
+/// leaf: it was set by someone, `ZEROPOOL_X__Y='{}'` for one).
 fn leaves(path: &[String], v: &Value, f: &mut dyn FnMut(&[String], &Value)) {
     match v {
-        Value::Dict(_, table) => {
+        Value::Dict(_, table) if !table.is_empty() => {
             for (k, sub) in table {
                 let mut p = path.to_vec();
                 p.push(k.clone());

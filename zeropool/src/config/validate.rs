@@ -26,12 +26,14 @@ pub(crate) struct Cx<'a> {
 impl Cx<'_> {
     pub(crate) fn bad(&mut self, path: &[String], v: &Value, accepted: impl Into<String>) {
         let source = (self.locate)(path, v);
-        self.problems.push(Problem::new(
-            path.join("."),
-            value_text(v),
-            source,
-            accepted,
-        ));
+        // The empty key (`"" = 1`) as TOML writes it: an empty `key` means
+        // a problem with the whole file.
+        let key = match path.join(".") {
+            key if key.is_empty() => "\"\"".to_string(),
+            key => key,
+        };
+        self.problems
+            .push(Problem::new(key, value_text(v), source, accepted));
     }
 
     /// An unknown key at `path`, among `known` ones (`what` names them).
