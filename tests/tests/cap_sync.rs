@@ -138,20 +138,50 @@ fn guards_are_charged_their_class_and_discharged_on_drop() {
 }
 
 #[test]
-fn the_charge_follows_the_objects_real_capacity() {
+fn the_charge_is_the_class_even_for_an_object_larger_than_it() {
     let pool = capped(16, OnExhausted::Wait);
-    // A buffer that grew past its class comes back to it (6000 >= 4096) ...
+    // A buffer larger than its class comes back to it (6000 >= 4096) ...
     pool.put(Vec::with_capacity(6000));
-    // ... and is handed out for it: charged what it holds, not the class.
+    // ... and is handed out for it: charged its class, not what it holds
+    // (which `bytes_outstanding` shows).
     let grown = pool.get(B);
     assert_eq!(grown.capacity(), 6000);
-    assert_eq!(pool.charged_bytes(), 6000);
+    assert_eq!(pool.charged_bytes(), B);
+    assert_eq!(pool.stats().bytes_outstanding, 6000);
     // Growing while on loan does not change what drop gives back.
     let mut fresh = pool.get(B);
     fresh.reserve_exact(3 * B);
-    assert_eq!(pool.charged_bytes(), 6000 + B);
+    assert_eq!(pool.charged_bytes(), 2 * B);
     drop((grown, fresh));
     assert_whole(&pool);
+}
+
+#[test]
+fn an_object_larger_than_its_class_never_pushes_a_fitting_get_past_the_cap() {
+    // The soak's find: admitted by its class, then charged the 6000 bytes of
+    // the idle buffer that served it, the second get went past the cap.
+    for on in POLICIES {
+        let pool = BufferPool::builder()
+            .size_classes(&[B])
+            .max_outstanding_memory(2 * B)
+            .on_exhausted(on)
+            .build()
+            .unwrap();
+        let a = pool.get(B);
+        pool.put(Vec::with_capacity(6000));
+        let b = pool.try_get(B).expect("4096 fits beside 4096 under 8192");
+        assert_eq!(b.capacity(), 6000);
+        assert_eq!(pool.charged_bytes(), 2 * B, "{on}");
+        let s = pool.stats();
+        assert_eq!(s.cap_overshoots, 0, "{on}: {s}");
+        // Detached and put back, it gives back what it was charged.
+        let v = b.into_inner();
+        assert_eq!(pool.charged_bytes(), 2 * B, "{on}");
+        pool.put(v);
+        assert_eq!(pool.charged_bytes(), B, "{on}");
+        drop(a);
+        assert_whole(&pool);
+    }
 }
 
 #[test]

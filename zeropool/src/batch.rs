@@ -34,7 +34,7 @@ impl<T: Poolable> Inner<T> {
     ) -> Vec<G> {
         // Under a cap the whole batch is charged (or waits) as one request,
         // so batches never hold part of their objects while waiting for the
-        // rest; each object's charge is then corrected to its capacity.
+        // rest; each object is then charged its class (see `capped`).
         let mut charge = BatchCharge::new(self, sizes);
         let slot = self.local();
         if let Some(slot) = slot {
@@ -69,6 +69,11 @@ impl<T: Poolable> Inner<T> {
                 wanted[class] += 1;
             }
         }
+        // Per class, the staged objects not yet handed out, from the home
+        // shard and from siblings: hits are counted as objects are handed
+        // out, so a constructor that panics midway counts no get that did
+        // not happen.
+        let mut staged = vec![[0usize; 2]; self.classes.len()];
         {
             // SAFETY: owner thread; no user code runs while `cache` lives.
             let cache = unsafe { slot.cache_mut() };
@@ -77,13 +82,13 @@ impl<T: Poolable> Inner<T> {
                 .zip(cache.stacks.iter())
                 .map(|(&w, stack)| w.saturating_sub(stack.len()))
                 .collect();
-            for (class, (&w, &m)) in wanted.iter().zip(&missing).enumerate() {
-                self.count_hits(Some(slot), class, Hit::Tls, w - m);
-            }
             if missing.iter().any(|&m| m > 0) {
-                self.stage_from_shards(slot, cache, &mut missing);
+                self.stage_from_shards(cache, &mut missing, &mut staged);
             }
         }
+        // Publishes the cache when the batch ends, also if a constructor
+        // panics midway (after the guards handed out so far have come back).
+        let _publish = Publish { pool: self, slot };
         let mut out = Vec::with_capacity(sizes.len());
         for &n in sizes {
             let Some(class) = route(n) else {
@@ -95,16 +100,14 @@ impl<T: Poolable> Inner<T> {
             let cache = unsafe { slot.cache_mut() };
             let (popped, node) = (cache.pop(class), cache.node);
             let loan = match popped {
-                Some((obj, bytes)) => (obj, Ticket::at(class, bytes, node)),
+                Some((obj, bytes)) => {
+                    self.count_hit(Some(slot), class, staged_hit(&mut staged[class]));
+                    (obj, Ticket::at(class, bytes, node))
+                }
                 None => self.allocate(Some(slot), class),
             };
             out.push(wrap(n, loan));
         }
-        // SAFETY: owner thread; no user code runs while `cache` lives.
-        let cache = unsafe { slot.cache_mut() };
-        slot.publish(cache);
-        // Staged runs' credit is now slack: keep one chunk at most.
-        self.release_slack(cache);
         out
     }
 
@@ -195,8 +198,14 @@ impl<T: Poolable> Inner<T> {
     /// Moves up to `missing[class]` objects of each class from the shards
     /// into this thread's cache: the home shard under one lock, then each
     /// sibling of the same node whose lock is free (the cache holds this
-    /// node's objects only). The runs' reservations become credit.
-    fn stage_from_shards(&self, slot: &Slot<T>, cache: &mut LocalCache<T>, missing: &mut [usize]) {
+    /// node's objects only). The runs' reservations become credit; how many
+    /// came from the home shard and from siblings goes to `staged[class]`.
+    fn stage_from_shards(
+        &self,
+        cache: &mut LocalCache<T>,
+        missing: &mut [usize],
+        staged: &mut [[usize; 2]],
+    ) {
         let home = cache.home;
         let same_node =
             |idx: &usize| !self.numa.active || self.numa.map.node_of_shard(*idx) == cache.node;
@@ -219,14 +228,14 @@ impl<T: Poolable> Inner<T> {
                 shard.try_lock()
             };
             let Some(mut locked) = locked else { continue };
-            let hit = if step == 0 { Hit::Shared } else { Hit::Steal };
+            let from = usize::from(step != 0);
             for (class, m) in missing.iter_mut().enumerate().filter(|(_, m)| **m > 0) {
                 let (n, bytes) = locked.pop_run(class, *m, T::capacity_bytes, |obj, b| {
                     cache.push(class, obj, b)
                 });
                 cache.credit += bytes;
                 *m -= n;
-                self.count_hits(Some(slot), class, hit, n);
+                staged[class][from] += n;
             }
             if missing.iter().all(|&m| m == 0) {
                 break;
@@ -337,6 +346,40 @@ impl<T: Poolable> Inner<T> {
     }
 }
 
+/// Where the next object popped from the cache for a batch comes from,
+/// given `staged` ([home shard, siblings]) still to hand out: the siblings'
+/// runs were pushed last, then the home shard's, above what the cache held.
+fn staged_hit(staged: &mut [usize; 2]) -> Hit {
+    if staged[1] > 0 {
+        staged[1] -= 1;
+        Hit::Steal
+    } else if staged[0] > 0 {
+        staged[0] -= 1;
+        Hit::Shared
+    } else {
+        Hit::Tls
+    }
+}
+
+/// Publishes a batch's thread cache for `stats()` and gives back the staged
+/// runs' slack credit when dropped (also during a panic).
+struct Publish<'a, T: Poolable> {
+    pool: &'a Inner<T>,
+    slot: &'a Slot<T>,
+}
+
+impl<T: Poolable> Drop for Publish<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: owner thread (the batch's); no other borrow of the cache
+        // is alive (the guards made so far are returned, or were dropped
+        // first while unwinding), and no user code runs while this one lives.
+        let cache = unsafe { self.slot.cache_mut() };
+        self.slot.publish(cache);
+        // Staged runs' credit is now slack: keep one chunk at most.
+        self.pool.release_slack(cache);
+    }
+}
+
 /// A batch's charge under the outstanding cap: taken whole up front, then
 /// settled object by object; whatever was not settled when it is dropped
 /// (a constructor panicked mid-batch) is given back.
@@ -371,12 +414,7 @@ impl<'a, T: Poolable> BatchCharge<'a, T> {
         }
         let expected = self.pool.expected_charge(n);
         self.unsettled -= expected;
-        if ticket.bytes > expected {
-            self.pool.gate.force_charge(ticket.bytes - expected);
-        } else {
-            self.pool.gate.discharge(expected - ticket.bytes);
-        }
-        ticket.charged = true;
+        self.pool.settle_charge(expected, ticket);
     }
 }
 

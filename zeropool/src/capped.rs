@@ -13,10 +13,19 @@
 //! try_get(n)           ─► Err(Exhausted) instead of waiting or overshooting
 //! get_timeout(n, d)    ─► waits at most d, then Err(Exhausted)
 //! ```
-//! What is charged is the object's capacity when handed out; a guard gives
-//! it back when dropped. An object detached with `into_inner` stays charged
-//! until it is given back with `put`, or the pool is told it is gone
-//! ([`Pool::forget_detached`]).
+//! What is charged is the object's size class (its capacity if it belongs
+//! to no class: oversize requests, undersized objects); a guard gives it
+//! back when dropped. Charging the class, not the capacity, is what keeps
+//! the cap hard: an idle object larger than its class (one that grew while
+//! out, or a bigger buffer given with `put`) would otherwise push a get that
+//! fits past the cap. The capacity in use can thus exceed the charge by
+//! less than one class step (under 19% with the default classes; up to 2x
+//! in the largest class); `bytes_outstanding` reports it exactly. An object
+//! detached with `into_inner` stays charged until it is given back with
+//! `put`, or the pool is told it is gone ([`Pool::forget_detached`]). A
+//! `put` gives back up to the object's capacity of the detached charge (its
+//! ticket, hence its exact charge, is gone): never less than it was charged,
+//! so no charge is stranded.
 
 use crate::config::OnExhausted;
 use crate::gate::{Exhausted, Outcome, NO_CAP};
@@ -40,8 +49,31 @@ impl<T: Poolable> Inner<T> {
             .map_or(n, |class| self.classes.size(class))
     }
 
+    /// What a loan is charged against the cap: its class's size, or its
+    /// capacity when it belongs to no class (see the module docs).
+    #[inline]
+    pub(crate) fn charge_of(&self, ticket: &Ticket) -> usize {
+        if ticket.class < Ticket::UNDERSIZE {
+            self.classes.size(ticket.class as usize)
+        } else {
+            ticket.bytes
+        }
+    }
+
+    /// Moves a request's charge, `expected`, onto its loan's ticket,
+    /// correcting it to what the loan is charged (`charge_of`).
+    pub(crate) fn settle_charge(&self, expected: usize, ticket: &mut Ticket) {
+        let charge = self.charge_of(ticket);
+        if charge > expected {
+            self.gate.force_charge(charge - expected);
+        } else {
+            self.gate.discharge(expected - charge);
+        }
+        ticket.charged = true;
+    }
+
     /// Gets an object once `expected` bytes are charged for it, correcting
-    /// the charge to the object's real capacity. If getting the object
+    /// the charge to what the object is charged. If getting the object
     /// panics (a panicking constructor), the charge is given back.
     pub(crate) fn acquire_charged(&self, n: usize, expected: usize) -> (T, Ticket) {
         struct Refund<'a>(&'a crate::gate::Gate, usize);
@@ -53,12 +85,7 @@ impl<T: Poolable> Inner<T> {
         let refund = Refund(&self.gate, expected);
         let (obj, mut ticket) = self.acquire_uncapped(n);
         std::mem::forget(refund);
-        if ticket.bytes > expected {
-            self.gate.force_charge(ticket.bytes - expected);
-        } else {
-            self.gate.discharge(expected - ticket.bytes);
-        }
-        ticket.charged = true;
+        self.settle_charge(expected, &mut ticket);
         (obj, ticket)
     }
 

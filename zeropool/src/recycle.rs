@@ -53,7 +53,7 @@ impl<T: Poolable> Inner<T> {
     #[inline(never)]
     unsafe fn release_rare(&self, obj: &mut ManuallyDrop<T>, ticket: Ticket) {
         if ticket.charged {
-            self.gate.discharge(ticket.bytes);
+            self.gate.discharge(self.charge_of(&ticket));
         }
         if ticket.track != 0 {
             self.untrack(ticket.track);
@@ -85,7 +85,7 @@ impl<T: Poolable> Inner<T> {
     /// charged against the cap until given back (or forgotten).
     pub(crate) fn detach(&self, ticket: Ticket) {
         if ticket.charged {
-            self.gate.add_detached(ticket.bytes);
+            self.gate.add_detached(self.charge_of(&ticket));
         }
         if ticket.track != 0 {
             self.untrack(ticket.track);
