@@ -73,6 +73,12 @@ impl<T: Poolable> Inner<T> {
                 doomed.push(obj);
             }
         }
+        if excess > 0 {
+            // What is still over a lowered budget sits in the shards: runs
+            // this thread (or another not yet caught up) spilled after the
+            // budget change trimmed them. Free it there, or it would stay.
+            self.trim_shards_to_budget(doomed);
+        }
         slot.publish(cache);
         let bytes = doomed[before..].iter().map(T::capacity_bytes).sum();
         self.count_freed(Some(slot), Ev::Trimmed, doomed.len() - before, bytes);
@@ -113,6 +119,17 @@ impl<T: Poolable> Inner<T> {
             self.catch_up(slot, &mut doomed);
             drop(doomed);
         }
+        let mut doomed = Vec::new();
+        self.trim_shards_to_budget(&mut doomed);
+        let bytes = doomed.iter().map(T::capacity_bytes).sum();
+        self.count_freed(slot, Ev::Trimmed, doomed.len(), bytes);
+        drop(doomed);
+    }
+
+    /// Takes idle objects out of the shards (into `doomed`, to be counted and
+    /// dropped by the caller) until the budget's reservations are within its
+    /// limit again.
+    fn trim_shards_to_budget(&self, doomed: &mut Vec<T>) {
         for shard in self.shards.iter() {
             let excess = self.budget.excess();
             if excess == 0 {
@@ -120,8 +137,7 @@ impl<T: Poolable> Inner<T> {
             }
             let (objs, freed) = shard.lock().take_bytes(excess, T::capacity_bytes);
             self.budget.release(freed);
-            self.count_freed(slot, Ev::Trimmed, objs.len(), freed);
-            drop(objs);
+            doomed.extend(objs);
         }
     }
 
