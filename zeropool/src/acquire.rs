@@ -12,6 +12,7 @@
 //! ```
 
 use crate::pool::{Inner, Ticket};
+use crate::shard::Locked;
 use crate::stats::Hit;
 use crate::sync::Ordering;
 use crate::thread_cache::{LocalCache, Slot};
@@ -98,21 +99,13 @@ impl<T: Poolable> Inner<T> {
             .batch_size
             .load(Ordering::Relaxed)
             .clamp(1, limit.max(1));
-        let home = cache.home;
-        for (step, idx) in std::iter::once(home)
-            .chain(self.numa.map.steal_order(home))
-            .enumerate()
-        {
-            let shard = &self.shards[idx];
-            if !shard.has(class) {
+        for (step, idx) in self.take_order(cache.home, None) {
+            if !self.shards[idx].has(class) {
                 continue;
             }
-            let locked = if step == 0 {
-                Some(shard.lock())
-            } else {
-                shard.try_lock()
+            let Some(mut locked) = self.lock_to_take(step, idx) else {
+                continue;
             };
-            let Some(mut locked) = locked else { continue };
             let Some((first, first_bytes)) = locked.pop(class, T::capacity_bytes) else {
                 continue;
             };
@@ -140,6 +133,35 @@ impl<T: Poolable> Inner<T> {
             return Some((first, first_bytes, hit, node));
         }
         None
+    }
+
+    /// The shards a thread whose home is `home` takes from, in order, with
+    /// their step: the home shard first, then its siblings in steal order
+    /// (only those of NUMA node `node`, if given).
+    pub(crate) fn take_order(
+        &self,
+        home: usize,
+        node: Option<usize>,
+    ) -> impl Iterator<Item = (usize, usize)> + '_ {
+        std::iter::once(home)
+            .chain(self.numa.map.steal_order(home))
+            .filter(move |&idx| match node {
+                Some(node) if self.numa.active => self.numa.map.node_of_shard(idx) == node,
+                _ => true,
+            })
+            .enumerate()
+    }
+
+    /// Locks shard `idx` at `step` of [`take_order`](Self::take_order):
+    /// the home shard (step 0) is waited for; a sibling whose lock is busy
+    /// is skipped (`None`).
+    pub(crate) fn lock_to_take(&self, step: usize, idx: usize) -> Option<Locked<'_, T>> {
+        let shard = &self.shards[idx];
+        if step == 0 {
+            Some(shard.lock())
+        } else {
+            shard.try_lock()
+        }
     }
 
     /// Builds a fresh object for `class`.

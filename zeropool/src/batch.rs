@@ -152,21 +152,13 @@ impl<T: Poolable> Inner<T> {
             missing -= k;
             self.count_hits(Some(slot), class, Hit::Tls, k);
             if missing > 0 {
-                let home = cache.home;
-                let order = std::iter::once(home)
-                    .chain(self.numa.map.steal_order(home))
-                    .filter(|&idx| !self.numa.active || self.numa.map.node_of_shard(idx) == node);
-                for (step, idx) in order.enumerate() {
-                    let shard = &self.shards[idx];
-                    if !shard.has(class) {
+                for (step, idx) in self.take_order(cache.home, Some(node)) {
+                    if !self.shards[idx].has(class) {
                         continue;
                     }
-                    let locked = if step == 0 {
-                        Some(shard.lock())
-                    } else {
-                        shard.try_lock()
+                    let Some(mut locked) = self.lock_to_take(step, idx) else {
+                        continue;
                     };
-                    let Some(mut locked) = locked else { continue };
                     let (taken, bytes) =
                         locked.pop_run(class, missing, T::capacity_bytes, |obj, b| {
                             out.push(make((obj, Ticket::at(class, b, node))));
@@ -206,14 +198,7 @@ impl<T: Poolable> Inner<T> {
         missing: &mut [usize],
         staged: &mut [[usize; 2]],
     ) {
-        let home = cache.home;
-        let same_node =
-            |idx: &usize| !self.numa.active || self.numa.map.node_of_shard(*idx) == cache.node;
-        let order: Vec<usize> = std::iter::once(home)
-            .chain(self.numa.map.steal_order(home))
-            .filter(same_node)
-            .collect();
-        for (step, idx) in order.into_iter().enumerate() {
+        for (step, idx) in self.take_order(cache.home, Some(cache.node)) {
             let shard = &self.shards[idx];
             if !missing
                 .iter()
@@ -222,12 +207,9 @@ impl<T: Poolable> Inner<T> {
             {
                 continue;
             }
-            let locked = if step == 0 {
-                Some(shard.lock())
-            } else {
-                shard.try_lock()
+            let Some(mut locked) = self.lock_to_take(step, idx) else {
+                continue;
             };
-            let Some(mut locked) = locked else { continue };
             let from = usize::from(step != 0);
             for (class, m) in missing.iter_mut().enumerate().filter(|(_, m)| **m > 0) {
                 let (n, bytes) = locked.pop_run(class, *m, T::capacity_bytes, |obj, b| {
