@@ -436,19 +436,24 @@ impl Iterator for PanicsAfter {
     }
 }
 
-#[test]
-fn put_batch_whose_iterator_panics_keeps_what_it_was_given() {
-    let census = Census::new();
-    let _in = census.enter();
-    // A small cache, so part of the batch overflows to the shard.
-    let pool: Pool<Flaky> = Pool::builder()
+/// A pool whose thread cache holds 2 objects per class, so part of a batch
+/// overflows to the shard.
+fn small_cache_pool() -> Pool<Flaky> {
+    Pool::builder()
         .shards(1)
         .size_classes(&[SMALL, LARGE])
         .tls_cache_size(2)
         .batch_size(2)
         .max_total_memory(64 << 20)
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn put_batch_whose_iterator_panics_keeps_what_it_was_given() {
+    let census = Census::new();
+    let _in = census.enter();
+    let pool = small_cache_pool();
     let objs: Vec<Flaky> = (0..5).map(|_| Flaky::new(LARGE)).collect();
     let err = expect_injected(|| pool.put_batch(PanicsAfter(objs.into_iter())));
     assert_eq!(err, Injected("iterator"));
@@ -469,14 +474,7 @@ fn put_batch_whose_iterator_panics_keeps_what_it_was_given() {
 fn put_batch_whose_reset_panics_midway_keeps_the_ledger() {
     let census = Census::new();
     let _in = census.enter();
-    let pool: Pool<Flaky> = Pool::builder()
-        .shards(1)
-        .size_classes(&[SMALL, LARGE])
-        .tls_cache_size(2)
-        .batch_size(2)
-        .max_total_memory(64 << 20)
-        .build()
-        .unwrap();
+    let pool = small_cache_pool();
     // Three good ones (one overflows the cache), the bad one, two never reached.
     let mut objs: Vec<Flaky> = (0..3).map(|_| Flaky::new(LARGE)).collect();
     objs.push(Flaky::exploding(LARGE));
