@@ -10,13 +10,25 @@
 //!                ▼
 //!             oversize: allocate exactly n, ticket marks it to be freed on return
 //! ```
+//! User code (the constructor, `spare_heap`, `capacity_bytes`, `class_bytes`)
+//! runs only on a fresh object, before it is counted and with no borrow or
+//! lock held; cached and shard objects carry the bytes recorded for them.
 
+use crate::idle_object::{drop_each, Doomed, Idle};
 use crate::pool::{Inner, Ticket};
 use crate::shard::Locked;
 use crate::stats::Hit;
 use crate::sync::Ordering;
 use crate::thread_cache::{LocalCache, Slot};
 use crate::Poolable;
+use std::panic::{self, AssertUnwindSafe};
+
+/// A fresh object's measurements, taken once.
+struct Fresh {
+    bytes: usize,
+    class_bytes: usize,
+    node: usize,
+}
 
 impl<T: Poolable> Inner<T> {
     /// Hands out an object of at least `n` bytes, under the outstanding
@@ -39,10 +51,11 @@ impl<T: Poolable> Inner<T> {
             return self.acquire_unlocal(class);
         };
         {
-            // SAFETY: this thread owns `slot`; the borrow ends before any user code runs.
+            // SAFETY: this thread owns `slot`; no user code runs while
+            // `cache` lives (the pop reads the recorded bytes).
             let cache = unsafe { slot.cache_mut() };
             if self.current(cache) {
-                if let Some((obj, bytes)) = cache.pop(class) {
+                if let Some(Idle { obj, bytes }) = cache.pop(class) {
                     slot.publish(cache);
                     self.count_hit(Some(slot), class, Hit::Tls);
                     return (obj, Ticket::at(class, bytes, cache.node));
@@ -55,10 +68,12 @@ impl<T: Poolable> Inner<T> {
     #[cold]
     #[inline(never)]
     fn acquire_slow(&self, slot: &Slot<T>, class: usize) -> (T, Ticket) {
-        let mut doomed = Vec::new();
+        let mut doomed = Doomed::new();
         self.catch_up(slot, &mut doomed);
         let found = {
-            // SAFETY: owner thread; no user code runs while `cache` lives.
+            // SAFETY: owner thread; no user code runs while `cache` lives
+            // (objects move with their recorded bytes; `doomed` is freed
+            // after the borrow ends).
             let cache = unsafe { slot.cache_mut() };
             self.follow_thread(slot, cache);
             // Credit freed by hot-path gets is given back here, off the hot
@@ -67,14 +82,14 @@ impl<T: Poolable> Inner<T> {
                 self.release_slack(cache);
             }
             match cache.pop(class) {
-                Some((obj, bytes)) => {
+                Some(Idle { obj, bytes }) => {
                     slot.publish(cache);
                     Some((obj, bytes, Hit::Tls, cache.node))
                 }
                 None => self.refill(slot, cache, class),
             }
         };
-        drop(doomed);
+        self.free(Some(slot), doomed);
         match found {
             Some((obj, bytes, hit, node)) => {
                 self.count_hit(Some(slot), class, hit);
@@ -106,7 +121,11 @@ impl<T: Poolable> Inner<T> {
             let Some(mut locked) = self.lock_to_take(step, idx) else {
                 continue;
             };
-            let Some((first, first_bytes)) = locked.pop(class, T::capacity_bytes) else {
+            let Some(Idle {
+                obj: first,
+                bytes: first_bytes,
+            }) = locked.pop(class)
+            else {
                 continue;
             };
             let node = if self.numa.active {
@@ -120,9 +139,7 @@ impl<T: Poolable> Inner<T> {
             } else {
                 0
             };
-            let (_, moved) = locked.pop_run(class, want, T::capacity_bytes, |obj, bytes| {
-                cache.push(class, obj, bytes);
-            });
+            let (_, moved) = locked.pop_run(class, want, |idle| cache.push(class, idle));
             drop(locked);
             // The run's reservation becomes this cache's credit; the object
             // handed out leaves the budget.
@@ -166,18 +183,16 @@ impl<T: Poolable> Inner<T> {
 
     /// Builds a fresh object for `class`.
     pub(crate) fn allocate(&self, slot: Option<&Slot<T>>, class: usize) -> (T, Ticket) {
-        let mut obj = T::with_capacity_hint(self.classes.size(class));
-        let thread_node = slot.map_or_else(|| self.numa.current_node(), Slot::node);
-        let node = self.numa.place(&mut obj, thread_node);
-        let bytes = obj.capacity_bytes();
-        self.budget.care_in(bytes);
+        let (obj, fresh) = self.build(slot, self.classes.size(class));
+        // No user code from here on: the object is measured.
+        self.budget.care_in(fresh.bytes);
         self.count_hit(slot, class, Hit::Alloc);
-        if obj.class_bytes() < self.classes.size(class) {
+        if fresh.class_bytes < self.classes.size(class) {
             // It cannot serve its class, so it must not come back to it.
             return (
                 obj,
                 Ticket {
-                    bytes,
+                    bytes: fresh.bytes,
                     class: Ticket::UNDERSIZE,
                     charged: false,
                     node: 0,
@@ -185,7 +200,41 @@ impl<T: Poolable> Inner<T> {
                 },
             );
         }
-        (obj, Ticket::at(class, bytes, node))
+        (obj, Ticket::at(class, fresh.bytes, fresh.node))
+    }
+
+    /// Builds an object for a request larger than every class.
+    pub(crate) fn allocate_oversize(&self, slot: Option<&Slot<T>>, n: usize) -> (T, Ticket) {
+        let (obj, fresh) = self.build(slot, n);
+        self.budget.care_in(fresh.bytes);
+        self.count_hit(slot, self.classes.len(), Hit::Alloc);
+        (obj, Ticket::oversize(fresh.bytes))
+    }
+
+    /// Runs the user code a fresh object needs, before the pool counts it
+    /// and with no borrow or lock held: the constructor, NUMA placement
+    /// (`spare_heap`), then one measurement. If a method panics, the object
+    /// is dropped (a panicking `Drop` caught, so no double panic aborts) and
+    /// the panic continues with nothing counted.
+    #[inline(never)]
+    fn build(&self, slot: Option<&Slot<T>>, hint: usize) -> (T, Fresh) {
+        let mut obj = T::with_capacity_hint(hint);
+        let measured = panic::catch_unwind(AssertUnwindSafe(|| {
+            let thread_node = slot.map_or_else(|| self.numa.current_node(), Slot::node);
+            let node = self.numa.place(&mut obj, thread_node);
+            Fresh {
+                bytes: obj.capacity_bytes(),
+                class_bytes: obj.class_bytes(),
+                node,
+            }
+        }));
+        match measured {
+            Ok(fresh) => (obj, fresh),
+            Err(payload) => {
+                let _ = drop_each([obj]);
+                panic::resume_unwind(payload)
+            }
+        }
     }
 
     #[cold]
@@ -193,22 +242,11 @@ impl<T: Poolable> Inner<T> {
         self.allocate_oversize(self.local(), n)
     }
 
-    /// Builds an object for a request larger than every class.
-    pub(crate) fn allocate_oversize(&self, slot: Option<&Slot<T>>, n: usize) -> (T, Ticket) {
-        let mut obj = T::with_capacity_hint(n);
-        let thread_node = slot.map_or_else(|| self.numa.current_node(), Slot::node);
-        self.numa.place(&mut obj, thread_node);
-        let bytes = obj.capacity_bytes();
-        self.budget.care_in(bytes);
-        self.count_hit(slot, self.classes.len(), Hit::Alloc);
-        (obj, Ticket::oversize(bytes))
-    }
-
     /// The path for a thread whose local table is gone: shards only.
     #[cold]
     fn acquire_unlocal(&self, class: usize) -> (T, Ticket) {
-        let popped = self.shards[0].lock().pop(class, T::capacity_bytes);
-        if let Some((obj, bytes)) = popped {
+        let popped = self.shards[0].lock().pop(class);
+        if let Some(Idle { obj, bytes }) = popped {
             self.budget.release(bytes);
             self.count_hit(None, class, Hit::Shared);
             let node = if self.numa.active {

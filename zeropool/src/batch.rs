@@ -15,10 +15,13 @@
 //! storage per object; the stacks end no fuller than they started.
 //! A panic in a `reset` during `put_batch` leaves everything already taken
 //! in a consistent place: the overflow collected so far is flushed by a
-//! drop guard.
+//! drop guard. User code (`reset`, measuring, constructors, the caller's
+//! iterator, `T::drop`) never runs while the cache is borrowed or a shard
+//! is locked: objects move with their recorded bytes, and guards are made
+//! after the runs are taken out.
 
+use crate::idle_object::{Doomed, Idle};
 use crate::pool::{Inner, Origin, Ticket};
-use crate::recycle::resume;
 use crate::size_class::Route;
 use crate::stats::{Ev, Hit};
 use crate::thread_cache::{LocalCache, Slot};
@@ -38,9 +41,9 @@ impl<T: Poolable> Inner<T> {
         let mut charge = BatchCharge::new(self, sizes);
         let slot = self.local();
         if let Some(slot) = slot {
-            let mut doomed = Vec::new();
+            let mut doomed = Doomed::new();
             self.catch_up(slot, &mut doomed);
-            drop(doomed);
+            self.free(Some(slot), doomed);
             if !charge.capped && !self.fixed.track {
                 if let Some(class) = self.one_class(sizes) {
                     return self.acquire_run(slot, class, sizes.len(), make);
@@ -75,7 +78,8 @@ impl<T: Poolable> Inner<T> {
         // not happen.
         let mut staged = vec![[0usize; 2]; self.classes.len()];
         {
-            // SAFETY: owner thread; no user code runs while `cache` lives.
+            // SAFETY: owner thread; no user code runs while `cache` lives
+            // (runs move from the shards with their recorded bytes).
             let cache = unsafe { slot.cache_mut() };
             let mut missing: Vec<usize> = wanted
                 .iter()
@@ -96,11 +100,11 @@ impl<T: Poolable> Inner<T> {
                 continue;
             };
             // SAFETY: owner thread; the borrow ends before `allocate` or
-            // `wrap` run.
+            // `wrap` run (the pop reads the recorded bytes).
             let cache = unsafe { slot.cache_mut() };
             let (popped, node) = (cache.pop(class), cache.node);
             let loan = match popped {
-                Some((obj, bytes)) => {
+                Some(Idle { obj, bytes }) => {
                     self.count_hit(Some(slot), class, staged_hit(&mut staged[class]));
                     (obj, Ticket::at(class, bytes, node))
                 }
@@ -122,8 +126,9 @@ impl<T: Poolable> Inner<T> {
 
     /// `get_batch` of `count` objects of one class (the usual batch),
     /// uncapped and untracked: objects go straight from the cache's stack,
-    /// then from the shards' runs, into guards (no staging), then the rest
-    /// are allocated.
+    /// then from the shards' runs, into one vector (no staging), then the
+    /// rest are allocated; the guards are made once no borrow or lock is
+    /// held.
     fn acquire_run<G>(
         &self,
         slot: &Slot<T>,
@@ -131,27 +136,22 @@ impl<T: Poolable> Inner<T> {
         count: usize,
         mut make: impl FnMut((T, Ticket)) -> G,
     ) -> Vec<G> {
-        let mut out = Vec::with_capacity(count);
-        let mut missing = count;
+        let mut taken: Vec<Idle<T>> = Vec::with_capacity(count);
+        let node;
         {
-            // SAFETY: owner thread. While `cache` lives only `make` runs,
-            // which (no cap, no tracking) builds a guard and touches no pool
-            // state, and `capacity_bytes`, as in every cache pop.
+            // SAFETY: owner thread. No user code runs while `cache` lives:
+            // objects move with their recorded bytes into `taken`, and the
+            // guards are made after the borrow and the locks end.
             let cache = unsafe { slot.cache_mut() };
-            let node = cache.node;
+            node = cache.node;
             let stack = &mut cache.stacks[class];
             let k = count.min(stack.len());
-            let mut bytes = 0;
-            for obj in stack.drain(stack.len() - k..).rev() {
-                let b = obj.capacity_bytes();
-                bytes += b;
-                out.push(make((obj, Ticket::at(class, b, node))));
-            }
+            taken.extend(stack.drain(stack.len() - k..).rev());
+            let bytes: usize = taken.iter().map(|i| i.bytes).sum();
             cache.cached -= bytes;
             cache.objects -= k;
-            missing -= k;
             self.count_hits(Some(slot), class, Hit::Tls, k);
-            if missing > 0 {
+            if k < count {
                 for (step, idx) in self.take_order(cache.home, Some(node)) {
                     if !self.shards[idx].has(class) {
                         continue;
@@ -159,31 +159,32 @@ impl<T: Poolable> Inner<T> {
                     let Some(mut locked) = self.lock_to_take(step, idx) else {
                         continue;
                     };
-                    let (taken, bytes) =
-                        locked.pop_run(class, missing, T::capacity_bytes, |obj, b| {
-                            out.push(make((obj, Ticket::at(class, b, node))));
-                        });
+                    let missing = count - taken.len();
+                    let (n, bytes) = locked.pop_run(class, missing, |idle| taken.push(idle));
                     drop(locked);
                     // The run's reservation becomes credit (the slack is
                     // given back below).
                     cache.credit += bytes;
-                    missing -= taken;
                     let hit = if step == 0 { Hit::Shared } else { Hit::Steal };
-                    self.count_hits(Some(slot), class, hit, taken);
-                    if missing == 0 {
+                    self.count_hits(Some(slot), class, hit, n);
+                    if taken.len() == count {
                         break;
                     }
                 }
             }
             slot.publish(cache);
+            self.release_slack(cache);
         }
+        let missing = count - taken.len();
+        let mut out = Vec::with_capacity(count);
+        out.extend(
+            taken
+                .into_iter()
+                .map(|Idle { obj, bytes }| make((obj, Ticket::at(class, bytes, node)))),
+        );
         for _ in 0..missing {
             out.push(make(self.allocate(Some(slot), class)));
         }
-        // SAFETY: owner thread; no user code runs while `cache` lives.
-        let cache = unsafe { slot.cache_mut() };
-        slot.publish(cache);
-        self.release_slack(cache);
         out
     }
 
@@ -212,9 +213,7 @@ impl<T: Poolable> Inner<T> {
             };
             let from = usize::from(step != 0);
             for (class, m) in missing.iter_mut().enumerate().filter(|(_, m)| **m > 0) {
-                let (n, bytes) = locked.pop_run(class, *m, T::capacity_bytes, |obj, b| {
-                    cache.push(class, obj, b)
-                });
+                let (n, bytes) = locked.pop_run(class, *m, |idle| cache.push(class, idle));
                 cache.credit += bytes;
                 *m -= n;
                 staged[class][from] += n;
@@ -232,15 +231,17 @@ impl<T: Poolable> Inner<T> {
         // Batches are mostly one size: route each distinct capacity once.
         let mut last: Option<(usize, Route)> = None;
         for mut obj in objs {
+            let measured = match self.clean(&mut obj, Origin::Adopted) {
+                Ok(measured) => measured,
+                Err(panic) => {
+                    self.free_after_panic(obj, Origin::Adopted, panic);
+                    continue;
+                }
+            };
             if self.gate.has_detached() {
-                self.gate.discharge_detached(obj.capacity_bytes());
+                self.gate.discharge_detached(measured.bytes);
             }
-            if let Err(panic) = self.clean(&mut obj, Origin::Adopted) {
-                drop(obj);
-                resume(panic);
-                continue;
-            }
-            let (bytes, class_bytes) = (obj.capacity_bytes(), obj.class_bytes());
+            let class_bytes = measured.class_bytes;
             let route = match last {
                 Some((b, route)) if b == class_bytes => route,
                 _ => {
@@ -258,13 +259,15 @@ impl<T: Poolable> Inner<T> {
                     };
                     self.count_origin(back.slot, Origin::Adopted);
                     self.count_freed(back.slot, reason, 1, 0);
-                    drop(obj);
+                    let mut doomed = Doomed::new();
+                    doomed.push_obj(obj, 0);
+                    self.free(back.slot, doomed);
                     continue;
                 }
             };
             back.adopted += 1;
-            back.bytes_in += bytes;
-            back.keep(class, obj, bytes);
+            back.bytes_in += measured.bytes;
+            back.keep(class, Idle::new(obj, measured.bytes));
         }
     }
 
@@ -297,14 +300,20 @@ impl<T: Poolable> Inner<T> {
                 }
             };
             let origin = Origin::Returned(ticket);
-            if let Err(panic) = self.clean(&mut obj, origin) {
-                drop(obj);
-                resume(panic);
-                continue;
-            }
-            match self.route(back.slot, &obj, origin) {
-                Some((class, bytes)) => back.keep(class, obj, bytes),
-                None => drop(obj),
+            let measured = match self.clean(&mut obj, origin) {
+                Ok(measured) => measured,
+                Err(panic) => {
+                    self.free_after_panic(obj, origin, panic);
+                    continue;
+                }
+            };
+            match self.route(back.slot, measured, origin) {
+                Some(class) => back.keep(class, Idle::new(obj, measured.bytes)),
+                None => {
+                    let mut doomed = Doomed::new();
+                    doomed.push_obj(obj, measured.bytes);
+                    self.free(back.slot, doomed);
+                }
             }
         }
     }
@@ -314,9 +323,9 @@ impl<T: Poolable> Inner<T> {
     fn batch_return(&self, hint: usize) -> Overflow<'_, T> {
         let slot = self.local();
         if let Some(slot) = slot {
-            let mut doomed = Vec::new();
+            let mut doomed = Doomed::new();
             self.catch_up(slot, &mut doomed);
-            drop(doomed);
+            self.free(Some(slot), doomed);
         }
         Overflow {
             pool: self,
@@ -411,7 +420,7 @@ impl<T: Poolable> Drop for BatchCharge<'_, T> {
 struct Overflow<'a, T: Poolable> {
     pool: &'a Inner<T>,
     slot: Option<&'a Slot<T>>,
-    items: Vec<(T, usize, usize)>,
+    items: Vec<(usize, Idle<T>)>,
     /// Objects (and their bytes) taken into the pool's care so far.
     adopted: usize,
     bytes_in: usize,
@@ -421,17 +430,18 @@ impl<T: Poolable> Overflow<'_, T> {
     /// Keeps a clean object of `class`: in this thread's cache while it has
     /// room and credit, else for the home shard.
     #[inline(always)]
-    fn keep(&mut self, class: usize, obj: T, bytes: usize) {
+    fn keep(&mut self, class: usize, idle: Idle<T>) {
         if let Some(slot) = self.slot {
             // SAFETY: owner thread; no user code runs while `cache` lives.
             let cache = unsafe { slot.cache_mut() };
-            if cache.stacks[class].len() < cache.limit && cache.cached + bytes <= cache.credit {
-                cache.push(class, obj, bytes);
+            if cache.stacks[class].len() < cache.limit && cache.cached + idle.bytes <= cache.credit
+            {
+                cache.push(class, idle);
                 slot.publish(cache);
                 return;
             }
         }
-        self.items.push((obj, class, bytes));
+        self.items.push((class, idle));
     }
 }
 
@@ -443,18 +453,18 @@ impl<T: Poolable> Drop for Overflow<'_, T> {
         if self.items.is_empty() {
             return;
         }
-        let total: usize = self.items.iter().map(|&(_, _, b)| b).sum();
+        let total: usize = self.items.iter().map(|(_, i)| i.bytes).sum();
         let mut keep = std::mem::take(&mut self.items);
-        let mut doomed = Vec::new();
+        let mut doomed = Doomed::new();
         if !pool.budget.try_reserve(total) {
             // Keep what fits, smallest first, reserving one object at a time.
-            keep.sort_unstable_by_key(|&(_, _, b)| b);
+            keep.sort_unstable_by_key(|(_, i)| i.bytes);
             let mut kept = Vec::with_capacity(keep.len());
-            for item in keep {
-                if pool.budget.try_reserve(item.2) {
-                    kept.push(item);
+            for (class, idle) in keep {
+                if pool.budget.try_reserve(idle.bytes) {
+                    kept.push((class, idle));
                 } else {
-                    doomed.push(item.0);
+                    doomed.push(idle);
                 }
             }
             keep = kept;
@@ -463,21 +473,16 @@ impl<T: Poolable> Drop for Overflow<'_, T> {
             // SAFETY: owner thread; a copy of one field, no borrow kept.
             unsafe { s.cache_mut() }.home
         });
-        let keep = keep
-            .into_iter()
-            .map(|(obj, class, _)| (obj, class))
-            .collect();
-        pool.shards[home].lock().push_mixed(keep, T::capacity_bytes);
-        let bytes = doomed.iter().map(T::capacity_bytes).sum();
-        pool.count_freed(self.slot, Ev::Discards, doomed.len(), bytes);
-        if !doomed.is_empty() {
+        pool.shards[home].lock().push_mixed(keep);
+        pool.count_freed(self.slot, Ev::Discards, doomed.len(), doomed.bytes());
+        if doomed.len() != 0 {
             crate::trace::event!(
                 debug,
                 objects = doomed.len(),
-                bytes,
+                bytes = doomed.bytes(),
                 "put_batch: the idle budget is full"
             );
         }
-        drop(doomed);
+        pool.free(self.slot, doomed);
     }
 }

@@ -229,14 +229,14 @@ mod loom_tests {
                         if budget.try_reserve(8) {
                             credit += 8;
                             // Spill it: its bytes move from credit to the shard.
-                            shard.lock().push(0, 8, 8);
+                            shard.lock().push(0, crate::idle_object::Idle::new(8, 8));
                             credit -= 8;
                         }
                         assert!(budget.reserved() <= LIMIT);
                         // Get one: if the shard has it, its reservation is released.
-                        let popped = shard.lock().pop(0, |&b| b);
-                        if let Some((_, bytes)) = popped {
-                            budget.release(bytes);
+                        let popped = shard.lock().pop(0);
+                        if let Some(idle) = popped {
+                            budget.release(idle.bytes);
                         }
                         assert_eq!(credit, 0);
                     })

@@ -15,6 +15,7 @@
 //! On a one-node machine (or with `numa = "off"`) none of this runs: the
 //! hot path compares two equal node numbers, and nothing else.
 
+use crate::idle_object::Idle;
 use crate::numa::{bind_fresh, pin, BindError, NodeLocator, Placement, PlacementMode, ShardMap};
 use crate::pool::Inner;
 use crate::sync::{AtomicU64, Mutex, Ordering};
@@ -133,19 +134,19 @@ impl<T: Poolable> Inner<T> {
         &self,
         slot: &Slot<T>,
         cache: &mut LocalCache<T>,
-        obj: T,
+        idle: Idle<T>,
         class: usize,
-        bytes: usize,
         node: usize,
-    ) -> Result<(), T> {
+    ) -> Result<(), Idle<T>> {
+        let bytes = idle.bytes;
         let need = (cache.cached + bytes).saturating_sub(cache.credit);
         if need > 0 && !self.reserve_credit(cache, need) {
-            return Err(obj);
+            return Err(idle);
         }
         if cache.remote.len() <= node {
             cache.remote.resize_with(node + 1, Vec::new);
         }
-        cache.remote[node].push((obj, class));
+        cache.remote[node].push((class, idle));
         cache.cached += bytes;
         cache.objects += 1;
         let batch = self.batch_size.load(Ordering::Relaxed).max(1);
@@ -165,7 +166,7 @@ impl<T: Poolable> Inner<T> {
         let run = std::mem::take(run);
         let shard = self.numa.map.home_shard(node, cache.seq);
         let count = run.len();
-        let bytes = self.shards[shard].lock().push_mixed(run, T::capacity_bytes);
+        let bytes = self.shards[shard].lock().push_mixed(run);
         cache.cached -= bytes;
         cache.objects -= count;
         cache.credit -= bytes;
@@ -195,7 +196,7 @@ impl<T: Poolable> Inner<T> {
             for class in 0..cache.stacks.len() {
                 let stack = &mut cache.stacks[class];
                 let n = stack.len();
-                let bytes = locked.push_run(class, stack.drain(..), T::capacity_bytes);
+                let bytes = locked.push_run(class, stack.drain(..));
                 cache.cached -= bytes;
                 cache.objects -= n;
                 cache.credit -= bytes;

@@ -14,6 +14,7 @@
 //! The trimmer thread holds only a weak reference: it ends when the pool is
 //! dropped (woken at once) or when `trim_after` is turned off.
 
+use crate::idle_object::Doomed;
 use crate::pool::Inner;
 use crate::stats::Ev;
 use crate::sync::{AtomicU64, Mutex, Ordering};
@@ -46,16 +47,16 @@ impl<T: Poolable> Inner<T> {
     /// caches are not touched.
     pub(crate) fn trim_to(&self, bytes: usize) {
         let slot = self.local();
-        // SAFETY: owner thread; no user code runs while `cache` lives (the
-        // freed objects are dropped at the end, after the last use).
+        // SAFETY: owner thread; no user code runs while `cache` lives
+        // (objects carry their recorded bytes; the freed ones are dropped
+        // at the end, after the last use of `cache`).
         let mut cache = slot.map(|s| unsafe { s.cache_mut() });
         if let Some(cache) = cache.as_deref_mut() {
             self.flush_all_remote(cache);
             // Slack credit counts as idle against `bytes` too.
             self.release_slack_all(cache);
         }
-        let mut doomed = Vec::new();
-        let mut freed = 0;
+        let mut doomed = Doomed::new();
         let over = |freed: usize| {
             self.budget
                 .reserved()
@@ -65,53 +66,51 @@ impl<T: Poolable> Inner<T> {
         // Largest class first, across this thread's cache and every shard.
         'classes: for class in (0..self.classes.len()).rev() {
             if let Some(cache) = cache.as_deref_mut() {
-                while over(freed) > 0 {
-                    let Some((obj, b)) = cache.pop(class) else {
+                while over(doomed.bytes()) > 0 {
+                    let Some(idle) = cache.pop(class) else {
                         break;
                     };
-                    cache.credit -= b;
-                    freed += b;
-                    doomed.push(obj);
+                    cache.credit -= idle.bytes;
+                    doomed.push(idle);
                 }
             }
             for shard in self.shards.iter() {
-                if over(freed) == 0 {
+                if over(doomed.bytes()) == 0 {
                     break 'classes;
                 }
                 if !shard.has(class) {
                     continue;
                 }
                 let mut locked = shard.lock();
-                while over(freed) > 0 {
-                    let Some((obj, b)) = locked.pop(class, T::capacity_bytes) else {
+                while over(doomed.bytes()) > 0 {
+                    let Some(idle) = locked.pop(class) else {
                         break;
                     };
-                    freed += b;
-                    doomed.push(obj);
+                    doomed.push(idle);
                 }
             }
         }
-        self.budget.release(freed);
+        self.budget.release(doomed.bytes());
         if let (Some(slot), Some(cache)) = (slot, cache) {
             slot.publish(cache);
         }
-        self.count_freed(slot, Ev::Trimmed, doomed.len(), freed);
-        drop(doomed);
+        self.count_freed(slot, Ev::Trimmed, doomed.len(), doomed.bytes());
+        self.free(slot, doomed);
     }
 
     /// One pass of the idle trimmer over every shard.
     pub(crate) fn trim_idle(&self) -> usize {
-        let mut total = 0;
+        let mut doomed = Doomed::new();
         for shard in self.shards.iter() {
-            let (objs, bytes) = shard.lock().take_idle(T::capacity_bytes);
-            if objs.is_empty() {
-                continue;
-            }
+            let objs = shard.lock().take_idle();
+            let mark = doomed.mark();
+            doomed.extend(objs);
+            let (objects, bytes) = doomed.since(mark);
             self.budget.release(bytes);
-            self.count_freed(None, Ev::Trimmed, objs.len(), bytes);
-            total += bytes;
-            drop(objs);
+            self.count_freed(None, Ev::Trimmed, objects, bytes);
         }
+        let total = doomed.bytes();
+        self.free(None, doomed);
         // Thread caches give back slack credit at their next operation.
         self.epoch.fetch_add(1, Ordering::AcqRel);
         if total != 0 {

@@ -112,6 +112,7 @@ mod gate;
 mod guard;
 mod home;
 mod idle;
+mod idle_object;
 mod interop;
 mod local;
 mod maintain;

@@ -9,7 +9,13 @@
 //! thread exit ─ retire_slot(): cached objects -> home shard, credit -> budget,
 //!               counters -> the pool's retired set
 //! ```
+//! Objects to free are gathered in a [`Doomed`] while caches are borrowed
+//! and shards locked, and dropped (each `Drop` a user callback, its panic
+//! caught and counted) only after those end. A reload holds the config lock
+//! while it applies a budget: it passes its own `Doomed`, freed after it
+//! unlocks.
 
+use crate::idle_object::Doomed;
 use crate::pool::Inner;
 use crate::stats::{Ev, Hit};
 use crate::sync::Ordering;
@@ -22,9 +28,11 @@ impl<T: Poolable> Inner<T> {
     /// shard, returns unused credit, and frees cached objects (largest class
     /// first) while the budget is over its limit. Objects to free go to
     /// `doomed`, which the caller drops after its borrows end.
-    pub(crate) fn catch_up(&self, slot: &Slot<T>, doomed: &mut Vec<T>) {
+    pub(crate) fn catch_up(&self, slot: &Slot<T>, doomed: &mut Doomed<T>) {
         let epoch = self.epoch.load(Ordering::Acquire);
-        // SAFETY: owner thread; no user code runs while `cache` lives.
+        // SAFETY: owner thread; no user code runs while `cache` lives
+        // (objects move with their recorded bytes; freed ones go to
+        // `doomed`, which the caller drops after its borrows end).
         let cache = unsafe { slot.cache_mut() };
         if cache.epoch == epoch {
             return;
@@ -33,11 +41,11 @@ impl<T: Poolable> Inner<T> {
         // Objects waiting to travel home go now: the shards are where
         // trimming and budget changes act.
         self.flush_all_remote(cache);
-        let before = doomed.len();
+        let before = doomed.mark();
         let trim_gen = self.trim_gen.load(Ordering::Acquire);
         if cache.trim_gen != trim_gen {
             cache.trim_gen = trim_gen;
-            doomed.append(&mut cache.take_all().0);
+            doomed.extend(cache.take_all().0);
         }
         let limit = self.tls_cache_size.load(Ordering::Relaxed);
         if cache.limit < limit {
@@ -52,11 +60,7 @@ impl<T: Poolable> Inner<T> {
             if over > 0 {
                 let (run, bytes) = cache.take_oldest(class, over);
                 cache.credit -= bytes;
-                let mut locked = self.shards[cache.home].lock();
-                for obj in run {
-                    let b = obj.capacity_bytes();
-                    locked.push(class, obj, b);
-                }
+                self.shards[cache.home].lock().push_run(class, run);
             }
         }
         self.budget.release(cache.credit - cache.cached);
@@ -64,13 +68,13 @@ impl<T: Poolable> Inner<T> {
         let mut excess = self.budget.excess();
         for class in (0..cache.stacks.len()).rev() {
             while excess > 0 {
-                let Some((obj, b)) = cache.pop(class) else {
+                let Some(idle) = cache.pop(class) else {
                     break;
                 };
-                cache.credit -= b;
-                self.budget.release(b);
-                excess = excess.saturating_sub(b);
-                doomed.push(obj);
+                cache.credit -= idle.bytes;
+                self.budget.release(idle.bytes);
+                excess = excess.saturating_sub(idle.bytes);
+                doomed.push(idle);
             }
         }
         if excess > 0 {
@@ -80,8 +84,8 @@ impl<T: Poolable> Inner<T> {
             self.trim_shards_to_budget(doomed);
         }
         slot.publish(cache);
-        let bytes = doomed[before..].iter().map(T::capacity_bytes).sum();
-        self.count_freed(Some(slot), Ev::Trimmed, doomed.len() - before, bytes);
+        let (objects, bytes) = doomed.since(before);
+        self.count_freed(Some(slot), Ev::Trimmed, objects, bytes);
     }
 
     /// Drops every idle object: shards and this thread's cache now, other
@@ -95,47 +99,54 @@ impl<T: Poolable> Inner<T> {
         self.trim_gen.fetch_add(1, Ordering::AcqRel);
         self.epoch.fetch_add(1, Ordering::AcqRel);
         let slot = self.local();
+        let mut doomed = Doomed::new();
         for shard in self.shards.iter() {
-            let (objs, bytes) = shard.lock().take_all();
+            let objs = shard.lock().take_all();
+            let mark = doomed.mark();
+            doomed.extend(objs);
+            let (objects, bytes) = doomed.since(mark);
             self.budget.release(bytes);
-            self.count_freed(slot, Ev::Trimmed, objs.len(), bytes);
-            drop(objs);
+            self.count_freed(slot, Ev::Trimmed, objects, bytes);
         }
         if let Some(slot) = slot {
-            let mut doomed = Vec::new();
             self.catch_up(slot, &mut doomed);
-            drop(doomed);
         }
+        self.free(slot, doomed);
     }
 
     /// Sets the budget; when lowered, frees idle objects from this thread's
     /// cache and the shards at once until the pool is within it.
     pub(crate) fn set_max_total_memory(&self, bytes: usize) {
+        let mut doomed = Doomed::new();
+        self.cut_budget(bytes, &mut doomed);
+        self.free(self.local(), doomed);
+    }
+
+    /// [`set_max_total_memory`](Self::set_max_total_memory), leaving the
+    /// objects to free in `doomed` for a caller that holds a lock.
+    pub(crate) fn cut_budget(&self, bytes: usize, doomed: &mut Doomed<T>) {
         crate::trace::event!(info, max_total_memory = bytes, "budget changed");
         self.set_limit(bytes, false);
         let slot = self.local();
         if let Some(slot) = slot {
-            let mut doomed = Vec::new();
-            self.catch_up(slot, &mut doomed);
-            drop(doomed);
+            self.catch_up(slot, doomed);
         }
-        let mut doomed = Vec::new();
-        self.trim_shards_to_budget(&mut doomed);
-        let bytes = doomed.iter().map(T::capacity_bytes).sum();
-        self.count_freed(slot, Ev::Trimmed, doomed.len(), bytes);
-        drop(doomed);
+        let mark = doomed.mark();
+        self.trim_shards_to_budget(doomed);
+        let (objects, bytes) = doomed.since(mark);
+        self.count_freed(slot, Ev::Trimmed, objects, bytes);
     }
 
     /// Takes idle objects out of the shards (into `doomed`, to be counted and
     /// dropped by the caller) until the budget's reservations are within its
     /// limit again.
-    fn trim_shards_to_budget(&self, doomed: &mut Vec<T>) {
+    fn trim_shards_to_budget(&self, doomed: &mut Doomed<T>) {
         for shard in self.shards.iter() {
             let excess = self.budget.excess();
             if excess == 0 {
                 break;
             }
-            let (objs, freed) = shard.lock().take_bytes(excess, T::capacity_bytes);
+            let (objs, freed) = shard.lock().take_bytes(excess);
             self.budget.release(freed);
             doomed.extend(objs);
         }
@@ -161,11 +172,12 @@ impl<T: Poolable> Inner<T> {
     /// Hands a retiring thread's objects to its home shard and folds its
     /// counters into the pool. Runs on the exiting thread.
     pub(crate) fn retire_slot(&self, slot: &Slot<T>) {
-        let mut doomed = Vec::new();
+        let mut doomed = Doomed::new();
         self.catch_up(slot, &mut doomed);
         {
             // SAFETY: runs on the owner thread during its exit, with a strong
-            // reference to the pool; no user code runs while `cache` lives.
+            // reference to the pool; no user code runs while `cache` lives
+            // (objects move with their recorded bytes).
             let cache = unsafe { slot.cache_mut() };
             self.flush_all_remote(cache);
             let mut bytes = 0;
@@ -174,10 +186,7 @@ impl<T: Poolable> Inner<T> {
                 for class in 0..cache.stacks.len() {
                     let (run, run_bytes) = cache.take_oldest(class, usize::MAX);
                     bytes += run_bytes;
-                    for obj in run {
-                        let b = obj.capacity_bytes();
-                        locked.push(class, obj, b);
-                    }
+                    locked.push_run(class, run);
                 }
             }
             // The cached bytes' reservation now belongs to the shard.
@@ -186,7 +195,10 @@ impl<T: Poolable> Inner<T> {
             slot.publish(cache);
             cache.stacks = Box::new([]);
         }
-        drop(doomed);
+        // Each `Drop` here may re-enter the pool: this thread's table is
+        // gone, so it takes the shard paths. A panic is caught and counted
+        // (one escaping a thread-local destructor would abort).
+        self.free(Some(slot), doomed);
         let mut slots = self.slots.lock();
         slots.retain(|s| !std::ptr::eq(&**s, slot));
         self.retired.absorb(slot.counters());
@@ -201,18 +213,26 @@ impl<T: Poolable> Inner<T> {
 impl<T: Poolable> Drop for Inner<T> {
     fn drop(&mut self) {
         self.stop_trimmer();
-        for slot in self.slots.lock().drain(..) {
+        // Take every idle object out first, then drop them with no lock
+        // held: a `Drop` that panics is caught (the pool is going away, so
+        // there is nothing left to count it in), and the others still go.
+        let mut doomed: Doomed<T> = Doomed::new();
+        let slots = std::mem::take(&mut *self.slots.lock());
+        for slot in &slots {
             // SAFETY: no strong reference to the pool exists, so no owner
             // thread is inside a pool operation, and the thread-exit hook only
             // touches the cache after upgrading its weak reference, which now
-            // fails. We are the only accessor.
+            // fails. We are the only accessor, and no user code runs while
+            // `cache` lives.
             let cache = unsafe { slot.cache_mut() };
-            let (objs, _) = cache.take_all();
-            let remote = std::mem::take(&mut cache.remote);
+            doomed.extend(cache.take_all().0);
             cache.stacks = Box::new([]);
             cache.credit = 0;
-            drop(objs);
-            drop(remote);
         }
+        drop(slots);
+        for shard in self.shards.iter() {
+            doomed.extend(shard.lock().take_all());
+        }
+        let _ = doomed.free();
     }
 }

@@ -115,7 +115,12 @@ const POOL: &[Metric<PoolStats>] = &[
     counter!(
         "zeropool_reset_panics_total",
         reset_panics,
-        "Objects freed because their reset panicked."
+        "Objects freed because a callback of their return panicked."
+    ),
+    counter!(
+        "zeropool_drop_panics_total",
+        drop_panics,
+        "Objects whose Drop panicked while the pool freed them."
     ),
     counter!(
         "zeropool_trimmed_total",

@@ -13,6 +13,7 @@
 //! stores of the thread's own counters.
 
 use crate::budget::Budget;
+use crate::idle_object::Doomed;
 use crate::local::{self, Lookup, PoolId, ThreadExit};
 use crate::shard::Shard;
 use crate::size_class::SizeClasses;
@@ -311,6 +312,22 @@ impl<T: Poolable> Inner<T> {
                 self.budget.care_out(ticket.bytes);
             }
             Origin::Adopted => self.budget.care_in(bytes),
+        }
+    }
+
+    /// Drops objects the pool freed (already counted with their reason),
+    /// once no borrow of a thread cache and no lock is held: each `Drop` is
+    /// user code that may re-enter the pool. A `Drop` that panics is caught
+    /// and counted in `drop_panics`; the others are still dropped.
+    pub(crate) fn free(&self, slot: Option<&Slot<T>>, doomed: Doomed<T>) {
+        let panics = doomed.free();
+        if panics != 0 {
+            self.count(slot, Ev::DropPanics, panics);
+            crate::trace::event!(
+                warn,
+                panics,
+                "a Drop of a pooled object panicked; the pool caught it and goes on"
+            );
         }
     }
 

@@ -23,6 +23,25 @@ use std::mem::{size_of, MaybeUninit};
 /// A `reset` that panics is handled: the pool drops the value, stays
 /// consistent, and lets the panic continue.
 ///
+/// # What the pool guarantees whatever an implementation does
+/// The trait is safe, so the pool stays sound (no object handed to two
+/// owners, none used after it is freed) and its books exact even when an
+/// implementation breaks the promises above:
+/// - Every method, and `Drop` of `T`, may call back into the same pool (any
+///   operation: `get`, `put`, batches, `trim`, `stats`, `reload`, ...): the
+///   pool never runs them while it holds a borrow of its own state or a lock.
+/// - The pool asks `capacity_bytes` and `class_bytes` once when an object
+///   enters its care (allocated, returned, given with `put`) and keeps the
+///   answer beside the object; an answer that changes later changes nothing.
+/// - A panic in `reset`, `wipe`, `capacity_bytes` or `class_bytes` while an
+///   object comes back drops that object, counts it in
+///   [`PoolStats::reset_panics`](crate::PoolStats::reset_panics) and
+///   continues (unless the thread is already unwinding). A panic while a
+///   fresh object is built or measured reaches the `get` with nothing
+///   counted. A panic in `Drop` while the pool frees an object is caught and
+///   counted in [`PoolStats::drop_panics`](crate::PoolStats::drop_panics);
+///   it never aborts the process, at thread exit or pool drop included.
+///
 /// # Example
 /// ```
 /// use zeropool::{Pool, Poolable};
@@ -185,10 +204,14 @@ pub trait Poolable: Send + 'static {
         None
     }
 
-    /// `true` when [`reset`](Self::reset) and [`wipe`](Self::wipe) can never
-    /// panic (e.g. clearing a `Vec` of plain bytes): the pool then skips its
-    /// panic guard on the return path. Leave it `false` when unsure; a wrong
-    /// `true` only means a panicking reset unwinds without being counted.
+    /// `true` when [`reset`](Self::reset), [`wipe`](Self::wipe),
+    /// [`capacity_bytes`](Self::capacity_bytes) and
+    /// [`class_bytes`](Self::class_bytes) can never panic (e.g. clearing a
+    /// `Vec` of plain bytes): the pool then skips its panic guard on the
+    /// return path. Leave it `false` when unsure. A wrong `true` stays sound
+    /// (nothing is handed out twice or freed twice), but a panic there
+    /// unwinds past the pool uncounted: the object is leaked and its bytes
+    /// stay counted as handed out.
     ///
     /// ```
     /// use zeropool::Poolable;
@@ -244,17 +267,29 @@ impl<T: Send + 'static> Poolable for Vec<T> {
         })
     }
 
+    /// Zeroes the elements in use when `T` is a plain byte (`u8` or `i8`),
+    /// a type for which every bit pattern, zero included, is a valid value.
+    /// Other element types are left alone: zero may not be a valid value of
+    /// them (`NonZeroU8`, a `#[repr(u8)]` enum without a zero variant, a
+    /// reference), and `reset` drops the elements right after anyway.
     fn wipe(&mut self) {
-        if size_of::<T>() == 1 && !std::mem::needs_drop::<T>() {
+        if is_plain_byte::<T>() {
             let len = self.len();
-            // SAFETY: `T` is one byte wide and has no drop glue, so the `len`
-            // initialised elements are `len` initialised bytes; we write only
-            // zeros through the pointer and `reset` truncates right after.
+            // SAFETY: `T` is `u8` or `i8` (checked by `TypeId` above), so the
+            // `len` initialised elements are `len` initialised bytes, and
+            // zero is a valid value of either type.
             let bytes =
                 unsafe { std::slice::from_raw_parts_mut(self.as_mut_ptr().cast::<u8>(), len) };
             wipe_bytes(bytes);
         }
     }
+}
+
+/// Whether `T` is `u8` or `i8`: the element types `Vec::wipe` zeroes.
+fn is_plain_byte<T: 'static>() -> bool {
+    use std::any::TypeId;
+    let t = TypeId::of::<T>();
+    t == TypeId::of::<u8>() || t == TypeId::of::<i8>()
 }
 
 impl Poolable for String {
@@ -383,9 +418,36 @@ mod tests {
         let mut v = vec![7u8; 16];
         v.wipe();
         assert!(v.iter().all(|&b| b == 0));
+        let mut i = vec![-7i8; 3];
+        i.wipe();
+        assert_eq!(i, [0; 3]);
         let mut w = vec![7u32; 4];
         w.wipe();
         assert_eq!(w, [7; 4]);
+    }
+
+    /// One-byte types for which zero is not a valid value are never zeroed
+    /// (Miri reports an invalid value if they are).
+    #[test]
+    fn wipe_leaves_one_byte_types_without_a_zero_value_alone() {
+        use std::num::NonZeroU8;
+        let mut v = vec![NonZeroU8::MIN; 4];
+        v.wipe();
+        assert_eq!(v[0], NonZeroU8::MIN);
+
+        #[derive(Debug, Clone, Copy, PartialEq)]
+        #[repr(u8)]
+        enum Tag {
+            A = 1,
+            B = 2,
+        }
+        let mut tags = vec![Tag::A, Tag::B];
+        tags.wipe();
+        assert_eq!(tags, [Tag::A, Tag::B]);
+
+        let mut flags = vec![true; 2];
+        flags.wipe();
+        assert_eq!(flags, [true, true]);
     }
 
     #[test]

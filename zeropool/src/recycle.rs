@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! release(obj, ticket) ─ oversize ticket? ─► free (counted)
-//!   └─ clean: wipe? + reset (a panic: drop, count, continue unwinding)
+//!   └─ clean: wipe? + reset + measure (capacity_bytes, class_bytes), all the
+//!      user code of a return, with no borrow or lock held (a panic: drop,
+//!      count, continue unwinding)
 //!      └─ class: the ticket's if the capacity is unchanged, else route it
 //!         (below the smallest class / far above the largest: free, counted)
 //!         └─ this thread's cache: room and credit? push (no lock, no RMW)
@@ -11,6 +13,7 @@
 //!               free (a discard)
 //! ```
 
+use crate::idle_object::{Doomed, Idle};
 use crate::pool::{recorded_bytes, Inner, Origin, Ticket};
 use crate::size_class::Route;
 use crate::stats::Ev;
@@ -24,6 +27,15 @@ use std::panic::{self, AssertUnwindSafe};
 /// A panic caught from `reset`, to be resumed once the object is dropped
 /// (`None` when the thread was already unwinding and it must be swallowed).
 pub(crate) type ResetPanic = Option<Box<dyn Any + Send>>;
+
+/// A clean object's measurements, taken once on its way back.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Measured {
+    /// `capacity_bytes`: what the pool records and the budget counts.
+    pub(crate) bytes: usize,
+    /// `class_bytes`: what routes it to a class.
+    pub(crate) class_bytes: usize,
+}
 
 impl<T: Poolable> Inner<T> {
     /// Takes back the object a guard held, in place.
@@ -78,7 +90,9 @@ impl<T: Poolable> Inner<T> {
             Ev::Undersize
         };
         self.count_freed(slot, reason, 1, ticket.bytes);
-        drop(obj);
+        let mut doomed = Doomed::new();
+        doomed.push_obj(obj, ticket.bytes);
+        self.free(slot, doomed);
     }
 
     /// Accounts a guard turned into a plain object. A charged one stays
@@ -95,31 +109,56 @@ impl<T: Poolable> Inner<T> {
         self.budget.care_out(ticket.bytes);
     }
 
-    /// Wipes and resets `obj`. If that panics, the return is counted as a
-    /// reset panic and the panic comes back as `Err`: the caller drops the
-    /// object, then resumes the panic if there is one (there is none when
-    /// the thread was already unwinding, where a second panic would abort).
+    /// Wipes, resets and measures `obj`: all the user code of a return, run
+    /// with no borrow or lock held. If any of it panics, the return is
+    /// counted as a reset panic and the panic comes back as `Err`: the
+    /// caller frees the object, then resumes the panic if there is one
+    /// (there is none when the thread was already unwinding, where a second
+    /// panic would abort).
     #[inline(always)]
-    pub(crate) fn clean(&self, obj: &mut T, origin: Origin) -> Result<(), ResetPanic> {
+    pub(crate) fn clean(&self, obj: &mut T, origin: Origin) -> Result<Measured, ResetPanic> {
         let wipe = self.fixed.wipe_on_return;
+        let mut run = || {
+            if wipe {
+                obj.wipe();
+            }
+            obj.reset();
+            Measured {
+                bytes: obj.capacity_bytes(),
+                class_bytes: obj.class_bytes(),
+            }
+        };
         if T::RESET_NEVER_PANICS {
-            if wipe {
-                obj.wipe();
-            }
-            obj.reset();
-            return Ok(());
+            return Ok(run());
         }
-        let result = panic::catch_unwind(AssertUnwindSafe(|| {
-            if wipe {
-                obj.wipe();
-            }
-            obj.reset();
-        }));
-        let Err(payload) = result else { return Ok(()) };
+        let payload = match panic::catch_unwind(AssertUnwindSafe(run)) {
+            Ok(measured) => return Ok(measured),
+            Err(payload) => payload,
+        };
         let slot = self.local();
         self.count_origin(slot, origin);
         self.count_freed(slot, Ev::ResetPanics, 1, recorded_bytes(origin));
         Err((!std::thread::panicking()).then_some(payload))
+    }
+
+    /// Frees an object whose `clean` panicked, then continues the panic. An
+    /// object given back with `put` still gives back a detached charge under
+    /// a cap (measured once more, outside every borrow and lock; if that
+    /// panics too, nothing is given back).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn free_after_panic(&self, obj: T, origin: Origin, panic: ResetPanic) {
+        if let Origin::Adopted = origin {
+            if self.gate.has_detached() {
+                if let Ok(bytes) = panic::catch_unwind(AssertUnwindSafe(|| obj.capacity_bytes())) {
+                    self.gate.discharge_detached(bytes);
+                }
+            }
+        }
+        let mut doomed = Doomed::new();
+        doomed.push_obj(obj, 0);
+        self.free(self.local(), doomed);
+        resume(panic);
     }
 
     /// The class a clean object goes to, or `None` after freeing-accounting
@@ -128,16 +167,15 @@ impl<T: Poolable> Inner<T> {
     pub(crate) fn route(
         &self,
         slot: Option<&Slot<T>>,
-        obj: &T,
+        measured: Measured,
         origin: Origin,
-    ) -> Option<(usize, usize)> {
-        let bytes = obj.capacity_bytes();
+    ) -> Option<usize> {
         if let Origin::Returned(ticket) = origin {
-            if ticket.bytes == bytes {
-                return Some((ticket.class as usize, bytes));
+            if ticket.bytes == measured.bytes {
+                return Some(ticket.class as usize);
             }
         }
-        self.route_by_capacity(slot, obj.class_bytes(), bytes, origin)
+        self.route_by_capacity(slot, measured, origin)
     }
 
     /// Routes an object whose capacity the pool has not seen (adopted, or
@@ -146,14 +184,13 @@ impl<T: Poolable> Inner<T> {
     fn route_by_capacity(
         &self,
         slot: Option<&Slot<T>>,
-        class_bytes: usize,
-        bytes: usize,
+        measured: Measured,
         origin: Origin,
-    ) -> Option<(usize, usize)> {
-        let reason = match self.classes.for_capacity(class_bytes) {
+    ) -> Option<usize> {
+        let reason = match self.classes.for_capacity(measured.class_bytes) {
             Route::Class(class) => {
-                self.count_entry(origin, bytes);
-                return Some((class, bytes));
+                self.count_entry(origin, measured.bytes);
+                return Some(class);
             }
             Route::Undersize => Ev::Undersize,
             Route::Oversize => Ev::Oversize,
@@ -163,13 +200,9 @@ impl<T: Poolable> Inner<T> {
         None
     }
 
-    /// Takes back an object given by value (`put`): under a cap, it gives
-    /// back a detached object's charge.
+    /// Takes back an object given by value (`put`).
     #[inline]
     pub(crate) fn recycle(&self, obj: T, origin: Origin) {
-        if self.gate.has_detached() {
-            self.gate.discharge_detached(obj.capacity_bytes());
-        }
         let mut obj = ManuallyDrop::new(obj);
         // SAFETY: `obj` is a live object we own and never touch again.
         unsafe { self.recycle_in_place(&mut obj, origin) }
@@ -182,15 +215,27 @@ impl<T: Poolable> Inner<T> {
     /// As for [`release`](Self::release): `obj` is consumed.
     #[inline(always)]
     unsafe fn recycle_in_place(&self, obj: &mut ManuallyDrop<T>, origin: Origin) {
-        if let Err(panic) = self.clean(obj, origin) {
-            // SAFETY: consumed here, once (the caller's contract).
-            unsafe { ManuallyDrop::drop(obj) };
-            return resume(panic);
+        let measured = match self.clean(obj, origin) {
+            Ok(measured) => measured,
+            Err(panic) => {
+                // SAFETY: consumed here, once (the caller's contract).
+                let obj = unsafe { ManuallyDrop::take(obj) };
+                return self.free_after_panic(obj, origin, panic);
+            }
+        };
+        if let Origin::Adopted = origin {
+            // Under a cap, an object given back gives back a detached charge.
+            if self.gate.has_detached() {
+                self.gate.discharge_detached(measured.bytes);
+            }
         }
         let slot = self.local();
-        let Some((class, bytes)) = self.route(slot, obj, origin) else {
+        let bytes = measured.bytes;
+        let Some(class) = self.route(slot, measured, origin) else {
+            let mut doomed = Doomed::new();
             // SAFETY: consumed here, once.
-            return unsafe { ManuallyDrop::drop(obj) };
+            doomed.push_obj(unsafe { ManuallyDrop::take(obj) }, bytes);
+            return self.free(slot, doomed);
         };
         // SAFETY: consumed here, once; every path below owns it.
         let obj = unsafe { ManuallyDrop::take(obj) };
@@ -198,14 +243,15 @@ impl<T: Poolable> Inner<T> {
             return self.recycle_unlocal(obj, class, bytes, origin);
         };
         {
-            // SAFETY: owner thread; no user code runs while `cache` lives.
+            // SAFETY: owner thread; no user code runs while `cache` lives
+            // (the object was measured above).
             let cache = unsafe { slot.cache_mut() };
             if self.current(cache)
                 && home_node(origin, cache.node) == cache.node
                 && cache.stacks[class].len() < cache.limit
                 && cache.cached + bytes <= cache.credit
             {
-                cache.push(class, obj, bytes);
+                cache.push(class, Idle::new(obj, bytes));
                 slot.publish(cache);
                 self.count_origin(Some(slot), origin);
                 return;
@@ -217,26 +263,29 @@ impl<T: Poolable> Inner<T> {
     #[cold]
     #[inline(never)]
     fn recycle_slow(&self, slot: &Slot<T>, obj: T, class: usize, bytes: usize, origin: Origin) {
-        let mut doomed = Vec::new();
+        let mut doomed = Doomed::new();
         self.catch_up(slot, &mut doomed);
         let kept = {
-            // SAFETY: owner thread; no user code runs while `cache` lives.
+            // SAFETY: owner thread; no user code runs while `cache` lives
+            // (objects move with their recorded bytes; `doomed` is freed
+            // after the borrow ends).
             let cache = unsafe { slot.cache_mut() };
             self.follow_thread(slot, cache);
             let node = home_node(origin, cache.node);
+            let idle = Idle::new(obj, bytes);
             if self.numa.active && node != cache.node {
-                self.return_remote(slot, cache, obj, class, bytes, node)
+                self.return_remote(slot, cache, idle, class, node)
             } else {
-                self.cache_or_reject(slot, cache, class, obj, bytes)
+                self.cache_or_reject(slot, cache, class, idle)
             }
-            .map_err(|obj| doomed.push(obj))
+            .map_err(|idle| doomed.push(idle))
         };
         self.count_origin(Some(slot), origin);
         if kept.is_err() {
             self.count_freed(Some(slot), Ev::Discards, 1, bytes);
             crate::trace::event!(debug, bytes, "object freed: the idle budget is full");
         }
-        drop(doomed);
+        self.free(Some(slot), doomed);
     }
 
     /// Puts `obj` in the thread cache, spilling a batch to the home shard if
@@ -247,9 +296,9 @@ impl<T: Poolable> Inner<T> {
         slot: &Slot<T>,
         cache: &mut LocalCache<T>,
         class: usize,
-        obj: T,
-        bytes: usize,
-    ) -> Result<(), T> {
+        idle: Idle<T>,
+    ) -> Result<(), Idle<T>> {
+        let bytes = idle.bytes;
         let limit = cache.limit.max(1);
         if cache.stacks[class].len() >= limit {
             let batch = self.batch_size.load(Ordering::Relaxed).clamp(1, limit);
@@ -257,14 +306,14 @@ impl<T: Poolable> Inner<T> {
         }
         let need = (cache.cached + bytes).saturating_sub(cache.credit);
         if need > 0 && !self.reserve_credit(cache, need) {
-            return Err(obj);
+            return Err(idle);
         }
         let stack = &mut cache.stacks[class];
         if stack.capacity() < limit {
             // Once per class and thread: later pushes never allocate.
             stack.reserve_exact(limit - stack.len());
         }
-        cache.push(class, obj, bytes);
+        cache.push(class, idle);
         slot.publish(cache);
         Ok(())
     }
@@ -275,10 +324,12 @@ impl<T: Poolable> Inner<T> {
         self.count_origin(None, origin);
         if self.budget.try_reserve(bytes) {
             let shard = self.numa.map.home_shard(home_node(origin, 0), 0);
-            self.shards[shard].lock().push(class, obj, bytes);
+            self.shards[shard].lock().push(class, Idle::new(obj, bytes));
         } else {
             self.count_freed(None, Ev::Discards, 1, bytes);
-            drop(obj);
+            let mut doomed = Doomed::new();
+            doomed.push_obj(obj, bytes);
+            self.free(None, doomed);
         }
     }
 
@@ -287,10 +338,9 @@ impl<T: Poolable> Inner<T> {
     fn spill(&self, slot: &Slot<T>, cache: &mut LocalCache<T>, class: usize, batch: usize) {
         let stack = &mut cache.stacks[class];
         let n = batch.min(stack.len());
-        let bytes =
-            self.shards[cache.home]
-                .lock()
-                .push_run(class, stack.drain(..n), T::capacity_bytes);
+        let bytes = self.shards[cache.home]
+            .lock()
+            .push_run(class, stack.drain(..n));
         cache.cached -= bytes;
         cache.objects -= n;
         cache.credit -= bytes;

@@ -5,18 +5,22 @@
 //!  thread cache --spill batch--> [ shard k: Mutex{ class 0: [..], class 1: [..], .. } ]
 //!  thread cache <--refill batch-- (home shard first, then try_lock siblings)
 //! ```
-//! Every transfer moves a whole run of objects under one lock. Byte and
-//! object totals are mirrored into atomics written under the lock, so
-//! `stats()` reads them without taking it. A failed `try_lock` before the
-//! blocking `lock` is counted as a contention event.
+//! Every transfer moves a whole run of objects under one lock. Each object
+//! travels as an [`Idle`] with the bytes recorded when it entered the pool's
+//! care, so nothing here calls into the object (user code) while the lock is
+//! held; objects taken out to be freed are dropped by the caller after
+//! unlocking. Byte and object totals are mirrored into atomics written under
+//! the lock, so `stats()` reads them without taking it. A failed `try_lock`
+//! before the blocking `lock` is counted as a contention event.
 
+use crate::idle_object::Idle;
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
 use crossbeam_utils::CachePadded;
 
 /// Idle objects of one shard, by class.
 #[derive(Debug)]
 pub(crate) struct Stacks<T> {
-    classes: Vec<Vec<T>>,
+    classes: Vec<Vec<Idle<T>>>,
     bytes: usize,
     /// Per class: the fewest objects the stack held since the last idle
     /// trim. Objects below it sat untouched the whole time.
@@ -91,57 +95,53 @@ impl<T> Shard<T> {
 }
 
 impl<T> Locked<'_, T> {
-    /// Pushes `obj` of `bytes` bytes onto `class`.
-    pub(crate) fn push(&mut self, class: usize, obj: T, bytes: usize) {
+    /// Pushes an idle object onto `class`.
+    pub(crate) fn push(&mut self, class: usize, idle: Idle<T>) {
         let stack = &mut self.guard.classes[class];
-        stack.push(obj);
+        let bytes = idle.bytes;
+        stack.push(idle);
         self.shard.class_objects[class].store(stack.len(), Ordering::Relaxed);
         self.guard.bytes += bytes;
     }
 
-    /// Pushes a run of objects onto `class` (publishing the count once);
-    /// returns the bytes they hold.
+    /// Pushes a run of idle objects onto `class` (publishing the count
+    /// once); returns the bytes they hold.
     pub(crate) fn push_run(
         &mut self,
         class: usize,
-        run: impl IntoIterator<Item = T>,
-        bytes_of: impl Fn(&T) -> usize,
+        run: impl IntoIterator<Item = Idle<T>>,
     ) -> usize {
         let stack = &mut self.guard.classes[class];
         let mut bytes = 0;
-        for obj in run {
-            bytes += bytes_of(&obj);
-            stack.push(obj);
+        for idle in run {
+            bytes += idle.bytes;
+            stack.push(idle);
         }
         self.shard.class_objects[class].store(stack.len(), Ordering::Relaxed);
         self.guard.bytes += bytes;
         bytes
     }
 
-    /// Pushes objects of mixed classes, `(object, class)`, in one pass,
+    /// Pushes idle objects of mixed classes, `(class, object)`, in one pass,
     /// each run of one class (the usual batch is one run) into its stack
     /// with one growth check and one published count; returns the bytes.
-    pub(crate) fn push_mixed(
-        &mut self,
-        objs: Vec<(T, usize)>,
-        bytes_of: impl Fn(&T) -> usize,
-    ) -> usize {
+    pub(crate) fn push_mixed(&mut self, objs: Vec<(usize, Idle<T>)>) -> usize {
         let stacks = &mut *self.guard;
         let mut bytes = 0;
         let mut rest = objs.into_iter();
         let mut next = rest.next();
-        while let Some((first, class)) = next.take() {
+        while let Some((class, first)) = next.take() {
             let stack = &mut stacks.classes[class];
             stack.reserve(rest.len() + 1);
-            bytes += bytes_of(&first);
+            bytes += first.bytes;
             stack.push(first);
-            for (obj, c) in rest.by_ref() {
+            for (c, idle) in rest.by_ref() {
                 if c != class {
-                    next = Some((obj, c));
+                    next = Some((c, idle));
                     break;
                 }
-                bytes += bytes_of(&obj);
-                stack.push(obj);
+                bytes += idle.bytes;
+                stack.push(idle);
             }
             self.shard.class_objects[class].store(stack.len(), Ordering::Relaxed);
         }
@@ -150,21 +150,20 @@ impl<T> Locked<'_, T> {
     }
 
     /// Pops up to `n` of the most recent objects of `class`, handing each
-    /// with its bytes to `sink`; returns how many and their bytes.
+    /// to `sink` (which must not run user code: the lock is held); returns
+    /// how many and their bytes.
     pub(crate) fn pop_run(
         &mut self,
         class: usize,
         n: usize,
-        bytes_of: impl Fn(&T) -> usize,
-        mut sink: impl FnMut(T, usize),
+        mut sink: impl FnMut(Idle<T>),
     ) -> (usize, usize) {
         let stack = &mut self.guard.classes[class];
         let take = n.min(stack.len());
         let mut bytes = 0;
-        for obj in stack.drain(stack.len() - take..).rev() {
-            let b = bytes_of(&obj);
-            bytes += b;
-            sink(obj, b);
+        for idle in stack.drain(stack.len() - take..).rev() {
+            bytes += idle.bytes;
+            sink(idle);
         }
         let len = stack.len();
         self.guard.low[class] = self.guard.low[class].min(len);
@@ -174,19 +173,14 @@ impl<T> Locked<'_, T> {
     }
 
     /// Pops the most recently pushed object of `class`.
-    pub(crate) fn pop(
-        &mut self,
-        class: usize,
-        bytes_of: impl Fn(&T) -> usize,
-    ) -> Option<(T, usize)> {
+    pub(crate) fn pop(&mut self, class: usize) -> Option<Idle<T>> {
         let stack = &mut self.guard.classes[class];
-        let obj = stack.pop()?;
+        let idle = stack.pop()?;
         let len = stack.len();
         self.guard.low[class] = self.guard.low[class].min(len);
         self.shard.class_objects[class].store(len, Ordering::Relaxed);
-        let bytes = bytes_of(&obj);
-        self.guard.bytes -= bytes;
-        Some((obj, bytes))
+        self.guard.bytes -= idle.bytes;
+        Some(idle)
     }
 
     /// Objects of `class` held.
@@ -197,8 +191,8 @@ impl<T> Locked<'_, T> {
 
     /// Removes, per class, the oldest objects that stayed below the stack's
     /// low-water mark since the last call (untouched the whole time), and
-    /// starts a new period. Returns them and their bytes.
-    pub(crate) fn take_idle(&mut self, bytes_of: impl Fn(&T) -> usize) -> (Vec<T>, usize) {
+    /// starts a new period. Returns them; the caller drops them unlocked.
+    pub(crate) fn take_idle(&mut self) -> Vec<Idle<T>> {
         let mut out = Vec::new();
         let stacks = &mut *self.guard;
         for (class, stack) in stacks.classes.iter_mut().enumerate() {
@@ -207,38 +201,33 @@ impl<T> Locked<'_, T> {
             stacks.low[class] = stack.len();
             self.shard.class_objects[class].store(stack.len(), Ordering::Relaxed);
         }
-        let bytes: usize = out.iter().map(bytes_of).sum();
-        stacks.bytes -= bytes;
-        (out, bytes)
+        stacks.bytes -= out.iter().map(|i| i.bytes).sum::<usize>();
+        out
     }
 
     /// Removes every object; the caller drops them after unlocking.
-    pub(crate) fn take_all(&mut self) -> (Vec<T>, usize) {
+    pub(crate) fn take_all(&mut self) -> Vec<Idle<T>> {
         let mut out = Vec::new();
         self.guard.low.fill(0);
         for (class, stack) in self.guard.classes.iter_mut().enumerate() {
             out.append(stack);
             self.shard.class_objects[class].store(0, Ordering::Relaxed);
         }
-        let bytes = std::mem::take(&mut self.guard.bytes);
-        (out, bytes)
+        self.guard.bytes = 0;
+        out
     }
 
     /// Pops objects, largest class first, until `bytes` bytes have come out
     /// or the shard is empty. Returns the objects and the bytes they hold.
-    pub(crate) fn take_bytes(
-        &mut self,
-        bytes: usize,
-        bytes_of: impl Fn(&T) -> usize,
-    ) -> (Vec<T>, usize) {
+    pub(crate) fn take_bytes(&mut self, bytes: usize) -> (Vec<Idle<T>>, usize) {
         let mut out = Vec::new();
         let mut taken = 0;
         for class in (0..self.guard.classes.len()).rev() {
             while taken < bytes {
-                match self.pop(class, &bytes_of) {
-                    Some((obj, b)) => {
-                        taken += b;
-                        out.push(obj);
+                match self.pop(class) {
+                    Some(idle) => {
+                        taken += idle.bytes;
+                        out.push(idle);
                     }
                     None => break,
                 }
@@ -270,11 +259,11 @@ mod loom_tests {
                 .map(|t| {
                     let s = shard.clone();
                     thread::spawn(move || {
-                        s.lock().push(t as usize, t * 10, 8);
-                        s.lock().push(0, t * 10 + 1, 8);
+                        s.lock().push(t as usize, Idle::new(t * 10, 8));
+                        s.lock().push(0, Idle::new(t * 10 + 1, 8));
                         let mut got = Vec::new();
-                        if let Some((obj, _)) = s.lock().pop(0, |_| 8) {
-                            got.push(obj);
+                        if let Some(idle) = s.lock().pop(0) {
+                            got.push(idle.obj);
                         }
                         got
                     })
@@ -284,8 +273,9 @@ mod loom_tests {
                 .into_iter()
                 .flat_map(|h| h.join().unwrap())
                 .collect();
-            let (rest, bytes) = shard.lock().take_all();
-            seen.extend(rest);
+            let rest = shard.lock().take_all();
+            let bytes: usize = rest.iter().map(|i| i.bytes).sum();
+            seen.extend(rest.into_iter().map(|i| i.obj));
             seen.sort_unstable();
             assert_eq!(seen, vec![0, 1, 10, 11]);
             assert_eq!(bytes + 2 * 8, 4 * 8);
@@ -301,16 +291,16 @@ mod loom_tests {
             let s = shard.clone();
             let t = thread::spawn(move || {
                 let mut l = s.lock();
-                l.push(0, 1, 4);
-                l.push(0, 2, 4);
+                l.push(0, Idle::new(1, 4));
+                l.push(0, Idle::new(2, 4));
             });
             let stolen = shard.try_lock().map(|mut l| {
                 let n = l.len(0);
                 assert!(n == 0 || n == 2, "a run is moved under one lock");
-                l.take_all().0.len()
+                l.take_all().len()
             });
             t.join().unwrap();
-            let rest = shard.lock().take_all().0.len();
+            let rest = shard.lock().take_all().len();
             assert_eq!(stolen.unwrap_or(0) + rest, 2);
         });
     }
@@ -325,9 +315,9 @@ mod tests {
         let shard = Shard::<Vec<u8>>::new(2);
         {
             let mut l = shard.lock();
-            l.push(0, Vec::with_capacity(10), 10);
-            l.push(1, Vec::with_capacity(20), 20);
-            l.push(1, Vec::with_capacity(30), 30);
+            l.push(0, Idle::new(Vec::<u8>::with_capacity(10), 10));
+            l.push(1, Idle::new(Vec::with_capacity(20), 20));
+            l.push(1, Idle::new(Vec::with_capacity(30), 30));
         }
         assert_eq!(
             (
@@ -337,7 +327,7 @@ mod tests {
             ),
             (60, 1, 2)
         );
-        let (objs, bytes) = shard.lock().take_bytes(25, |v| v.capacity());
+        let (objs, bytes) = shard.lock().take_bytes(25);
         assert_eq!(objs.len(), 1);
         assert_eq!(bytes, 30);
         assert_eq!(shard.bytes(), 30);

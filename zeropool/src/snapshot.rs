@@ -115,6 +115,7 @@ impl<T: Poolable> Inner<T> {
             oversize_drops: totals.event(Ev::Oversize),
             reset_panics: totals.event(Ev::ResetPanics),
             trimmed: totals.event(Ev::Trimmed),
+            drop_panics: totals.event(Ev::DropPanics),
             freed,
             detached,
             adopted,

@@ -31,8 +31,10 @@ pub(crate) enum Ev {
     ResetPanics,
     /// Dropped by `trim` or a lowered budget.
     Trimmed,
+    /// A `Drop` of an object the pool freed panicked (caught).
+    DropPanics,
 }
-const EVENTS: usize = 8;
+const EVENTS: usize = 9;
 
 /// Where a `get` was served from.
 #[derive(Debug, Clone, Copy)]
@@ -196,8 +198,12 @@ pub struct PoolStats {
     pub undersize_drops: usize,
     /// Objects freed because they were oversize or grew past twice the largest class.
     pub oversize_drops: usize,
-    /// Objects freed because their `reset` panicked.
+    /// Objects freed because a callback of their return (`reset`, `wipe`,
+    /// `capacity_bytes` or `class_bytes`) panicked.
     pub reset_panics: usize,
+    /// Objects whose `Drop` panicked while the pool freed them (the panic is
+    /// caught; the object is counted in `freed` under its reason as well).
+    pub drop_panics: usize,
     /// Objects freed by `trim` or by lowering the budget.
     pub trimmed: usize,
     /// All objects the pool freed, whatever the reason.
@@ -424,6 +430,12 @@ impl PoolStats {
                 format!("reset panics {}", self.reset_panics),
                 format!("trimmed {}", self.trimmed),
             ],
+        )?;
+        row(
+            f,
+            "drop panics",
+            self.drop_panics,
+            &["caught while the pool freed objects".to_string()],
         )?;
         row(
             f,

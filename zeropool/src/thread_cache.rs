@@ -4,7 +4,8 @@
 //! ```text
 //!  Slot<T> (one per pool per thread, CachePadded, shared by Arc)
 //!  ├── cache: UnsafeCell<LocalCache<T>>   only the owning thread touches it
-//!  │     stacks[class]: Vec<T>  (<= tls_cache_size each)
+//!  │     stacks[class]: Vec<Idle<T>>  (<= tls_cache_size each; each object
+//!  │                    with the bytes recorded when it entered the pool)
 //!  │     cached <= credit        (bytes idle here <= bytes reserved for here)
 //!  ├── counters: Counters        owner writes, stats() reads
 //!  └── cached_bytes, class_cached published for stats() (relaxed stores)
@@ -12,7 +13,12 @@
 //! The pool keeps every slot in a list (for `stats()` and for dropping idle
 //! objects when the pool goes away); the thread keeps it in its local table
 //! (see `local.rs`), which hands the objects back when the thread exits.
+//!
+//! A `&mut LocalCache` is never held while user code runs (`Poolable`
+//! methods, `T::drop`, a factory): such code may re-enter the pool on this
+//! thread and borrow the cache again. Nothing in this file calls into `T`.
 
+use crate::idle_object::Idle;
 use crate::local::ThreadExit;
 use crate::pool::Inner;
 use crate::stats::Counters;
@@ -25,7 +31,7 @@ use std::sync::Weak;
 /// The owner-only part of a slot.
 #[derive(Debug)]
 pub(crate) struct LocalCache<T> {
-    pub(crate) stacks: Box<[Vec<T>]>,
+    pub(crate) stacks: Box<[Vec<Idle<T>>]>,
     /// Bytes idle in `stacks`.
     pub(crate) cached: usize,
     /// Objects idle in `stacks`.
@@ -48,7 +54,7 @@ pub(crate) struct LocalCache<T> {
     pub(crate) seq: usize,
     /// Per home node: objects returned here from another node, with their
     /// class, waiting to travel home in a batch (see `home.rs`).
-    pub(crate) remote: Vec<Vec<(T, usize)>>,
+    pub(crate) remote: Vec<Vec<(usize, Idle<T>)>>,
 }
 
 /// A thread's cache and counters for one pool.
@@ -116,7 +122,10 @@ impl<T: Poolable> Slot<T> {
     /// The caller must be the thread that owns this slot (the one whose local
     /// table holds it), or have exclusive access to the pool (`Inner::drop`),
     /// and must not let two returned references live at once: no user code
-    /// (`reset`, constructors, `Drop` of `T`) may run while one is alive.
+    /// (any `Poolable` or `PoolField` method, a constructor, `Drop` of `T`)
+    /// may run while one is alive, since it may re-enter the pool on this
+    /// thread and call `cache_mut` again. Objects to free go to a
+    /// [`Doomed`](crate::idle_object::Doomed) dropped after the borrow ends.
     #[inline(always)]
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn cache_mut(&self) -> &mut LocalCache<T> {
@@ -158,40 +167,43 @@ impl<T: Poolable> Slot<T> {
     }
 }
 
-impl<T: Poolable> LocalCache<T> {
-    /// Pops the newest object of `class` with its capacity in bytes.
+impl<T> LocalCache<T> {
+    /// Pops the newest object of `class`, with its recorded bytes.
     #[inline(always)]
-    pub(crate) fn pop(&mut self, class: usize) -> Option<(T, usize)> {
-        let obj = self.stacks[class].pop()?;
-        let bytes = obj.capacity_bytes();
-        self.cached -= bytes;
+    pub(crate) fn pop(&mut self, class: usize) -> Option<Idle<T>> {
+        let idle = self.stacks[class].pop()?;
+        self.cached -= idle.bytes;
         self.objects -= 1;
-        Some((obj, bytes))
+        Some(idle)
     }
 
-    /// Pushes `obj` of `bytes` bytes onto `class` (the caller checked room and credit).
+    /// Pushes an object onto `class` (the caller checked room and credit).
     #[inline(always)]
-    pub(crate) fn push(&mut self, class: usize, obj: T, bytes: usize) {
-        self.stacks[class].push(obj);
-        self.cached += bytes;
+    pub(crate) fn push(&mut self, class: usize, idle: Idle<T>) {
+        self.cached += idle.bytes;
         self.objects += 1;
+        self.stacks[class].push(idle);
     }
 
     /// Removes the `n` oldest objects of `class`; returns them and their bytes.
-    pub(crate) fn take_oldest(&mut self, class: usize, n: usize) -> (Vec<T>, usize) {
+    pub(crate) fn take_oldest(&mut self, class: usize, n: usize) -> (Vec<Idle<T>>, usize) {
         let stack = &mut self.stacks[class];
-        let run: Vec<T> = stack.drain(..n.min(stack.len())).collect();
-        let bytes: usize = run.iter().map(T::capacity_bytes).sum();
+        let run: Vec<Idle<T>> = stack.drain(..n.min(stack.len())).collect();
+        let bytes: usize = run.iter().map(|i| i.bytes).sum();
         self.cached -= bytes;
         self.objects -= run.len();
         (run, bytes)
     }
 
-    /// Removes every object; returns them and their bytes.
-    pub(crate) fn take_all(&mut self) -> (Vec<T>, usize) {
+    /// Removes every object of the stacks and the remote batches; returns
+    /// them and their bytes.
+    pub(crate) fn take_all(&mut self) -> (Vec<Idle<T>>, usize) {
         let mut all = Vec::with_capacity(self.objects);
         for stack in self.stacks.iter_mut() {
             all.append(stack);
+        }
+        for run in self.remote.iter_mut() {
+            all.extend(run.drain(..).map(|(_, idle)| idle));
         }
         self.objects = 0;
         (all, std::mem::take(&mut self.cached))

@@ -154,6 +154,20 @@ impl<T: Poolable> Inner<T> {
     }
 
     pub(crate) fn reload(&self, new: &PoolConfig) -> Result<ReloadReport, Error> {
+        // Objects a lowered budget frees are dropped after the config lock
+        // is released (declared first, dropped last): a `Drop` may call
+        // `config()` or `reload` on this pool.
+        let mut doomed = crate::idle_object::Doomed::new();
+        let report = self.reload_locked(new, &mut doomed);
+        self.free(self.local(), doomed);
+        report
+    }
+
+    fn reload_locked(
+        &self,
+        new: &PoolConfig,
+        doomed: &mut crate::idle_object::Doomed<T>,
+    ) -> Result<ReloadReport, Error> {
         let mut applied = self.config.current.lock();
         let old = self.live_config(&applied);
         let prefix = self
@@ -208,7 +222,7 @@ impl<T: Poolable> Inner<T> {
         }
         if new.max_total_memory != old.max_total_memory {
             let bytes = new.max_total_memory.to_usize().unwrap_or(usize::MAX);
-            self.set_max_total_memory(bytes);
+            self.cut_budget(bytes, doomed);
         }
         if new.trim_after != old.trim_after {
             self.set_trim_after(new.trim_after.map(|p| p.0));
