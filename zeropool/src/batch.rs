@@ -266,7 +266,7 @@ impl<T: Poolable> Inner<T> {
                 }
             };
             back.adopted += 1;
-            back.bytes_in += measured.bytes;
+            back.bytes_in = back.bytes_in.wrapping_add(measured.bytes);
             back.keep(class, Idle::new(obj, measured.bytes));
         }
     }
@@ -434,7 +434,7 @@ impl<T: Poolable> Overflow<'_, T> {
         if let Some(slot) = self.slot {
             // SAFETY: owner thread; no user code runs while `cache` lives.
             let cache = unsafe { slot.cache_mut() };
-            if cache.stacks[class].len() < cache.limit && cache.cached + idle.bytes <= cache.credit
+            if cache.stacks[class].len() < cache.limit && idle.bytes <= cache.credit - cache.cached
             {
                 cache.push(class, idle);
                 slot.publish(cache);
@@ -453,7 +453,9 @@ impl<T: Poolable> Drop for Overflow<'_, T> {
         if self.items.is_empty() {
             return;
         }
-        let total: usize = self.items.iter().map(|(_, i)| i.bytes).sum();
+        // Saturating: an absurd `capacity_bytes` must not overflow (it cannot
+        // be reserved, so it is freed below).
+        let total = (self.items.iter()).fold(0usize, |t, (_, i)| t.saturating_add(i.bytes));
         let mut keep = std::mem::take(&mut self.items);
         let mut doomed = Doomed::new();
         if !pool.budget.try_reserve(total) {

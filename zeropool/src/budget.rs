@@ -93,7 +93,10 @@ impl Budget {
     /// Objects of `bytes` bytes came into the pool's care (allocated, adopted, grown).
     pub(crate) fn care_in(&self, bytes: usize) {
         if bytes != 0 {
-            let in_care = self.in_care.fetch_add(bytes, Ordering::Relaxed) + bytes;
+            let in_care = self
+                .in_care
+                .fetch_add(bytes, Ordering::Relaxed)
+                .wrapping_add(bytes);
             // Bytes come into care as they are handed out (a fresh object is
             // out at once): the moment the bytes out reach a new high.
             let out = in_care.saturating_sub(self.reserved());

@@ -139,7 +139,7 @@ impl<T: Poolable> Inner<T> {
         node: usize,
     ) -> Result<(), Idle<T>> {
         let bytes = idle.bytes;
-        let need = (cache.cached + bytes).saturating_sub(cache.credit);
+        let need = bytes.saturating_sub(cache.credit - cache.cached);
         if need > 0 && !self.reserve_credit(cache, need) {
             return Err(idle);
         }

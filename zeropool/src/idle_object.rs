@@ -61,7 +61,9 @@ impl<T> Doomed<T> {
     /// Adds an idle object, with its recorded bytes.
     #[inline]
     pub(crate) fn push(&mut self, idle: Idle<T>) {
-        self.bytes += idle.bytes;
+        // Wrapping, as the pool's byte counters do: an absurd recorded size
+        // (a `capacity_bytes` near `usize::MAX`) is given back as it was taken.
+        self.bytes = self.bytes.wrapping_add(idle.bytes);
         self.objs.push(idle.obj);
     }
 
@@ -95,7 +97,7 @@ impl<T> Doomed<T> {
 
     /// Objects and bytes added since `mark`.
     pub(crate) fn since(&self, (len, bytes): (usize, usize)) -> (usize, usize) {
-        (self.objs.len() - len, self.bytes - bytes)
+        (self.objs.len() - len, self.bytes.wrapping_sub(bytes))
     }
 
     /// Drops every object, one at a time; a panicking `Drop` is caught and

@@ -236,3 +236,138 @@ impl<T: Poolable> Drop for Inner<T> {
         let _ = doomed.free();
     }
 }
+
+/// The thread-exit hand-back against a concurrent pool drop and trim.
+///
+/// std's `Arc`/`Weak` and the slot's `UnsafeCell` are not loom types, so the
+/// model restates the protocol `Slot: Sync` relies on around the real
+/// [`Shard`](crate::shard::Shard) and [`Budget`](crate::budget::Budget):
+/// the exiting thread touches its cache only after upgrading the pool's
+/// strong count from non-zero (as `Weak::upgrade`), and the pool's drop
+/// touches every cache only after the last strong reference went (as
+/// `Arc::drop`). The cache is a loom `UnsafeCell`, so any access of it not
+/// ordered by that protocol fails the model; every object must be freed
+/// exactly once and the budget must end where the objects left it.
+#[cfg(all(test, zeropool_loom))]
+mod loom_tests {
+    use crate::budget::Budget;
+    use crate::idle_object::Idle;
+    use crate::shard::Shard;
+    use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering};
+    use loom::cell::UnsafeCell;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    const BYTES: usize = 8;
+
+    struct Model {
+        /// `Arc<Inner>`'s strong count.
+        strong: AtomicUsize,
+        shard: Shard<u32>,
+        budget: Budget,
+        epoch: AtomicU64,
+        /// The exiting thread's cache (its owner's, or the pool drop's).
+        cache: UnsafeCell<Vec<Idle<u32>>>,
+        /// Ids of the objects freed, by trim or by the pool's drop.
+        freed: Mutex<Vec<u32>>,
+    }
+
+    impl Model {
+        /// `Weak::upgrade`: a strong reference, unless the count is 0.
+        fn upgrade(&self) -> bool {
+            let mut n = self.strong.load(Ordering::Relaxed);
+            loop {
+                if n == 0 {
+                    return false;
+                }
+                match self.strong.compare_exchange_weak(
+                    n,
+                    n + 1,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return true,
+                    Err(seen) => n = seen,
+                }
+            }
+        }
+
+        /// `Arc::drop`: the last reference runs `Inner::drop`.
+        fn release(&self) {
+            if self.strong.fetch_sub(1, Ordering::Release) == 1 {
+                self.strong.load(Ordering::Acquire);
+                self.drop_inner();
+            }
+        }
+
+        /// `Inner::drop`: every cache and shard emptied, then freed.
+        fn drop_inner(&self) {
+            let mut doomed: Vec<Idle<u32>> = self.cache.with_mut(|c| {
+                // SAFETY: loom checks this access against every other one.
+                std::mem::take(unsafe { &mut *c })
+            });
+            doomed.extend(self.shard.lock().take_all());
+            self.freed.lock().extend(doomed.into_iter().map(|i| i.obj));
+        }
+
+        /// The slot's `ThreadExit` hook: `retire_slot` if the pool lives.
+        fn thread_exit(&self) {
+            if !self.upgrade() {
+                return;
+            }
+            let _seen = self.epoch.load(Ordering::Acquire);
+            let run: Vec<Idle<u32>> = self.cache.with_mut(|c| {
+                // SAFETY: loom checks this access against every other one.
+                std::mem::take(unsafe { &mut *c })
+            });
+            // The cached bytes' reservation moves with them to the shard.
+            self.shard.lock().push_run(0, run);
+            self.release();
+        }
+
+        /// `trim` from another thread holding a handle.
+        fn trim(&self) {
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+            let objs = self.shard.lock().take_all();
+            let bytes: usize = objs.iter().map(|i| i.bytes).sum();
+            self.budget.release(bytes);
+            self.freed.lock().extend(objs.into_iter().map(|i| i.obj));
+            self.release();
+        }
+    }
+
+    #[test]
+    fn thread_exit_races_pool_drop_and_trim() {
+        loom::model(|| {
+            let budget = Budget::new(1 << 10, false);
+            assert!(budget.try_reserve(2 * BYTES));
+            let model = Arc::new(Model {
+                // The user's handle and the trimming thread's.
+                strong: AtomicUsize::new(2),
+                shard: Shard::new(1),
+                budget,
+                epoch: AtomicU64::new(0),
+                cache: UnsafeCell::new(vec![Idle::new(1, BYTES), Idle::new(2, BYTES)]),
+                freed: Mutex::new(Vec::new()),
+            });
+            let exiting = {
+                let m = model.clone();
+                thread::spawn(move || m.thread_exit())
+            };
+            let trimmer = {
+                let m = model.clone();
+                thread::spawn(move || m.trim())
+            };
+            model.release();
+            exiting.join().unwrap();
+            trimmer.join().unwrap();
+            assert_eq!(model.strong.load(Ordering::Relaxed), 0);
+            let mut freed = std::mem::take(&mut *model.freed.lock());
+            freed.sort_unstable();
+            assert_eq!(freed, [1, 2], "every object freed exactly once");
+            // Trim released what it freed; the pool's drop releases nothing
+            // (the budget goes with it): never more than was reserved.
+            assert!(model.budget.reserved() <= 2 * BYTES);
+        });
+    }
+}

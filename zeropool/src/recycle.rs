@@ -249,7 +249,7 @@ impl<T: Poolable> Inner<T> {
             if self.current(cache)
                 && home_node(origin, cache.node) == cache.node
                 && cache.stacks[class].len() < cache.limit
-                && cache.cached + bytes <= cache.credit
+                && bytes <= cache.credit - cache.cached
             {
                 cache.push(class, Idle::new(obj, bytes));
                 slot.publish(cache);
@@ -304,7 +304,7 @@ impl<T: Poolable> Inner<T> {
             let batch = self.batch_size.load(Ordering::Relaxed).clamp(1, limit);
             self.spill(slot, cache, class, batch);
         }
-        let need = (cache.cached + bytes).saturating_sub(cache.credit);
+        let need = bytes.saturating_sub(cache.credit - cache.cached);
         if need > 0 && !self.reserve_credit(cache, need) {
             return Err(idle);
         }

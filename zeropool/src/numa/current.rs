@@ -255,6 +255,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "calls sched_getcpu (C), which Miri cannot run")]
     fn refresh_makes_the_next_lookup_read_again() {
         std::thread::spawn(|| {
             let _ = cached_cpu();
@@ -270,6 +271,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "calls sched_getcpu (C), which Miri cannot run")]
     fn the_os_cpu_is_one_the_machine_has() {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         // Affinity can hide CPUs from available_parallelism, so only a sanity
