@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .size_classes(&[4096, 16384, 65536])
         .max_total_memory(8 << 20)
         .build()?;
-    let publisher = pool.publish_metrics_every("frames", Duration::from_millis(50));
+    let publisher = pool.publish_metrics_every("frames", Duration::from_millis(50))?;
 
     // A small workload: four threads borrow buffers of three sizes.
     let workers: Vec<_> = (0..4)

@@ -124,3 +124,21 @@ fn the_derive_names_the_table() {
     p.seq = 7;
     assert!(p.body.capacity() >= 2048);
 }
+
+/// `OnExhausted` displays as its name (no TOML quotes), while the config's
+/// `value_text` keeps the TOML form.
+#[test]
+fn on_exhausted_displays_its_name_and_the_config_text_is_toml() {
+    use zeropool::OnExhausted;
+    let names: Vec<String> = [OnExhausted::Allocate, OnExhausted::Error, OnExhausted::Wait]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(names, ["allocate", "error", "wait"]);
+    let config =
+        zeropool::PoolConfig::from_toml_str("[pool]\non_exhausted = \"wait\"\n").expect("valid");
+    assert_eq!(
+        config.value_text("on_exhausted").as_deref(),
+        Some("\"wait\"")
+    );
+}

@@ -117,7 +117,9 @@ fn a_scrape_shows_totals_and_classes() {
 fn an_interval_publisher_keeps_the_scrape_current() {
     let port = exporter();
     let pool = BufferPool::new();
-    let _publisher = pool.publish_metrics_every("ticking", Duration::from_millis(10));
+    let _publisher = pool
+        .publish_metrics_every("ticking", Duration::from_millis(10))
+        .expect("a non-zero interval");
     for _ in 0..7 {
         drop(pool.get(100));
     }

@@ -407,23 +407,42 @@ impl<T: Poolable> Pool<T> {
     /// it does not keep the pool alive, and stops on its own once every
     /// handle to the pool is gone (the metrics keep their last values).
     ///
-    /// # Panics
-    /// If `every` is zero, or the thread cannot be spawned.
+    /// # Errors
+    /// [`Error::Invalid`](crate::Error::Invalid) if `every` is zero (nothing
+    /// is published), or if the thread cannot be spawned.
     ///
     /// ```
     /// use std::time::Duration;
     ///
     /// let pool = zeropool::BufferPool::new();
-    /// let publisher = pool.publish_metrics_every("uploads", Duration::from_secs(10));
+    /// let publisher = pool.publish_metrics_every("uploads", Duration::from_secs(10))?;
     /// assert_eq!(publisher.name(), "uploads");
     /// drop(pool.get(4096));
     /// drop(publisher); // stops and joins the thread
+    ///
+    /// let err = pool.publish_metrics_every("uploads", Duration::ZERO).unwrap_err();
+    /// assert!(err.to_string().contains("non-zero"));
+    /// # Ok::<(), zeropool::Error>(())
     /// ```
-    pub fn publish_metrics_every(&self, name: &str, every: Duration) -> MetricsHandle {
-        assert!(
-            !every.is_zero(),
-            "publish_metrics_every: `every` must be non-zero"
-        );
+    pub fn publish_metrics_every(
+        &self,
+        name: &str,
+        every: Duration,
+    ) -> Result<MetricsHandle, crate::Error> {
+        let refuse = |value: String, accepted: &str| {
+            crate::Error::Invalid(vec![crate::Problem::new(
+                "publish_metrics_every",
+                value,
+                crate::Source::Code,
+                accepted,
+            )])
+        };
+        if every.is_zero() {
+            return Err(refuse(
+                format!("{every:?}"),
+                "a non-zero interval, e.g. Duration::from_secs(10)",
+            ));
+        }
         self.publish_metrics(name);
         let (stop, stopped) = mpsc::channel::<()>();
         let pool = Arc::downgrade(&self.inner);
@@ -440,13 +459,20 @@ impl<T: Poolable> Pool<T> {
                 drop(inner);
                 stats.publish_metrics(&label);
             })
-            .expect("failed to spawn the zeropool-metrics thread");
-        MetricsHandle {
+            .map_err(|err| {
+                refuse(
+                    format!("{every:?}"),
+                    &format!(
+                        "an interval for a publishing thread, which could not be spawned: {err}"
+                    ),
+                )
+            })?;
+        Ok(MetricsHandle {
             name: name.to_owned(),
             every,
             stop: Some(stop),
             thread: Some(thread),
-        }
+        })
     }
 }
 
@@ -459,9 +485,10 @@ impl<T: Poolable> Pool<T> {
 /// use std::time::Duration;
 ///
 /// let pool = zeropool::BufferPool::new();
-/// let publisher = pool.publish_metrics_every("frames", Duration::from_millis(500));
+/// let publisher = pool.publish_metrics_every("frames", Duration::from_millis(500))?;
 /// assert_eq!(publisher.interval(), Duration::from_millis(500));
 /// drop(publisher);
+/// # Ok::<(), zeropool::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct MetricsHandle {
@@ -476,8 +503,9 @@ impl MetricsHandle {
     ///
     /// ```
     /// let pool = zeropool::BufferPool::new();
-    /// let publisher = pool.publish_metrics_every("frames", std::time::Duration::from_secs(1));
+    /// let publisher = pool.publish_metrics_every("frames", std::time::Duration::from_secs(1))?;
     /// assert_eq!(publisher.name(), "frames");
+    /// # Ok::<(), zeropool::Error>(())
     /// ```
     pub fn name(&self) -> &str {
         &self.name
@@ -489,8 +517,9 @@ impl MetricsHandle {
     /// use std::time::Duration;
     ///
     /// let pool = zeropool::BufferPool::new();
-    /// let publisher = pool.publish_metrics_every("frames", Duration::from_secs(1));
+    /// let publisher = pool.publish_metrics_every("frames", Duration::from_secs(1))?;
     /// assert_eq!(publisher.interval(), Duration::from_secs(1));
+    /// # Ok::<(), zeropool::Error>(())
     /// ```
     pub fn interval(&self) -> Duration {
         self.every

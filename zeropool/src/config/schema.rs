@@ -158,7 +158,7 @@ impl PoolConfig {
             "batch_size" => self.batch_size.to_string(),
             "max_total_memory" => quoted(self.max_total_memory),
             "max_outstanding_memory" => self.max_outstanding_memory.map_or(String::new(), quoted),
-            "on_exhausted" => self.on_exhausted.to_string(),
+            "on_exhausted" => format!("\"{}\"", self.on_exhausted),
             "stats" => self.stats.to_string(),
             "wipe_on_return" => self.wipe_on_return.to_string(),
             "pinned" => self.pinned.to_string(),

@@ -280,8 +280,12 @@ impl OnExhausted {
 }
 
 impl fmt::Display for OnExhausted {
-    /// TOML syntax.
+    /// The name, as in a config file: `allocate`, `error` or `wait`.
+    ///
+    /// ```
+    /// assert_eq!(zeropool::OnExhausted::Wait.to_string(), "wait");
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "\"{}\"", self.name())
+        f.write_str(self.name())
     }
 }
