@@ -246,3 +246,64 @@ fn variables_can_change_one_key_of_a_file_table() {
         })
     );
 }
+
+/// An unset `batch_size` follows a small `tls_cache_size` from the file, the
+/// environment or a builder call; only a batch size the user set is refused
+/// for being larger than the cache.
+#[test]
+fn an_unset_batch_size_follows_a_small_cache_from_every_source() {
+    const NAME: &str = "an_unset_batch_size_follows_a_small_cache_from_every_source";
+    if !is_child(NAME) {
+        let dir = TempDir::new("env-batch-follows");
+        dir.write("file.toml", "[pool]\ntls_cache_size = 2\n");
+        dir.write("env.toml", "[pool]\nshards = 1\n");
+        dir.write("both.toml", "[pool]\ntls_cache_size = 2\nbatch_size = 3\n");
+        return run_child(
+            NAME,
+            &[("ZEROPOOL_POOLS__NET__TLS_CACHE_SIZE", "1")],
+            dir.path(),
+        );
+    }
+    let from_file = BufferPool::builder().config_file("file.toml").build();
+    let pool = from_file.expect("tls_cache_size = 2 alone is valid in a file");
+    assert_eq!((pool.tls_cache_size(), pool.batch_size()), (2, 2));
+    assert_eq!(pool.config().source("batch_size"), Some(Source::Default));
+
+    let from_env = BufferPool::builder()
+        .config_file("env.toml")
+        .named("net")
+        .build();
+    let pool = from_env.expect("ZEROPOOL_..._TLS_CACHE_SIZE=1 alone is valid");
+    assert_eq!((pool.tls_cache_size(), pool.batch_size()), (1, 1));
+
+    let pool = BufferPool::builder()
+        .tls_cache_size(3)
+        .build()
+        .expect("tls_cache_size(3) alone is valid");
+    assert_eq!((pool.tls_cache_size(), pool.batch_size()), (3, 3));
+
+    // A batch size the user set is judged, and named.
+    let err = BufferPool::builder()
+        .config_file("both.toml")
+        .build()
+        .expect_err("batch_size = 3 > tls_cache_size = 2");
+    assert_eq!(err.problems().len(), 1, "{err}");
+    assert_eq!(err.problems()[0].key, "pool.batch_size", "{err}");
+
+    // A reload that only shrinks the cache takes the default batch along,
+    // and reports no batch change it did not make.
+    let pool = BufferPool::builder()
+        .config_file("file.toml")
+        .build()
+        .unwrap();
+    let mut cfg = PoolConfig::from_toml_str("[pool]\ntls_cache_size = 8\n").unwrap();
+    let report = pool.reload(&cfg).expect("valid");
+    assert_eq!(
+        (pool.tls_cache_size(), pool.batch_size()),
+        (8, 4),
+        "{report:?}"
+    );
+    cfg.tls_cache_size = 1;
+    pool.reload(&cfg).expect("valid: the default batch follows");
+    assert_eq!(pool.batch_size(), 1);
+}

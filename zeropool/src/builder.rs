@@ -587,6 +587,7 @@ impl<T: Poolable> PoolBuilder<T> {
         // An unset budget is left to the pool's default policy.
         let budget = (cfg.source("max_total_memory") != Some(Source::Default))
             .then(|| cfg.max_total_memory.to_usize().unwrap_or(usize::MAX));
+        cfg.follow_cache_size();
         let (tls, batch, stats) = (cfg.tls_cache_size, cfg.batch_size, cfg.stats);
         let track = cfg.track_outstanding;
         let trim_after = cfg.trim_after;

@@ -154,6 +154,9 @@ impl<T: Poolable> Inner<T> {
     }
 
     pub(crate) fn reload(&self, new: &PoolConfig) -> Result<ReloadReport, Error> {
+        let mut new = new.clone();
+        new.follow_cache_size();
+        let new = &new;
         // Objects a lowered budget frees are dropped after the config lock
         // is released (declared first, dropped last): a `Drop` may call
         // `config()` or `reload` on this pool.

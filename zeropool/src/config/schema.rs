@@ -234,6 +234,18 @@ impl PoolConfig {
         }
     }
 
+    /// An unset `batch_size` follows a smaller `tls_cache_size`: a batch
+    /// cannot move more objects than a cache holds, so the default batch
+    /// becomes the cache size (still reported as the default). A batch size
+    /// the user set is left alone, for validation to judge.
+    pub(crate) fn follow_cache_size(&mut self) {
+        let tls = self.tls_cache_size;
+        if tls >= 1 && self.batch_size > tls && self.source("batch_size") == Some(Source::Default) {
+            self.batch_size = tls;
+            self.record("batch_size", Source::Default, tls.to_string());
+        }
+    }
+
     /// Records that `key` now holds a value from `source`, written `raw`.
     pub(crate) fn record(&mut self, key: &'static str, source: Source, raw: String) {
         let text = self.value_text(key).unwrap_or_default();

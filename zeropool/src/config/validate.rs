@@ -332,10 +332,10 @@ pub(crate) fn check(cfg: &PoolConfig, prefix: Option<&str>, unparsed: &[&str]) -
     if !tls_ok {
         bad("tls_cache_size", accepted("tls_cache_size", cfg));
     }
-    // A default batch size is not blamed for a bad cache size, nor checked
-    // against one that could not be read.
+    // Only a batch size the user set is checked against the cache size: an
+    // unset one follows a smaller cache (`PoolConfig::follow_cache_size`).
     let batch_default = cfg.source("batch_size") == Some(Source::Default);
-    let skip_batch = unparsed.contains(&"tls_cache_size") || (!tls_ok && batch_default);
+    let skip_batch = unparsed.contains(&"tls_cache_size") || batch_default;
     if !skip_batch && (cfg.batch_size == 0 || cfg.batch_size > cfg.tls_cache_size) {
         bad("batch_size", accepted("batch_size", cfg));
     }
