@@ -92,7 +92,7 @@ pub const DEFAULT_MAX_TOTAL_MEMORY: usize = 1 << 30;
 /// |---|---|
 /// | `shards` | CPU count rounded up to a power of two, at most 64 |
 /// | `tls_cache_size` | 8 objects per class |
-/// | `batch_size` | 4 |
+/// | `batch_size` | 4, or `tls_cache_size` when that is smaller |
 /// | `size_classes` | 4 per doubling, 256 B to 4 MiB |
 /// | `max_total_memory` | 1 GiB |
 /// | `stats` | on |
