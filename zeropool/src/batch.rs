@@ -234,13 +234,10 @@ impl<T: Poolable> Inner<T> {
             let measured = match self.clean(&mut obj, Origin::Adopted) {
                 Ok(measured) => measured,
                 Err(panic) => {
-                    self.free_after_panic(obj, Origin::Adopted, panic);
+                    self.free_after_panic(obj, panic);
                     continue;
                 }
             };
-            if self.gate.has_detached() {
-                self.gate.discharge_detached(measured.bytes);
-            }
             let class_bytes = measured.class_bytes;
             let route = match last {
                 Some((b, route)) if b == class_bytes => route,
@@ -303,7 +300,7 @@ impl<T: Poolable> Inner<T> {
             let measured = match self.clean(&mut obj, origin) {
                 Ok(measured) => measured,
                 Err(panic) => {
-                    self.free_after_panic(obj, origin, panic);
+                    self.free_after_panic(obj, panic);
                     continue;
                 }
             };

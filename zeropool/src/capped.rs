@@ -222,38 +222,44 @@ impl<T: Poolable> Pool<T> {
         Ok(PoolGuard::new(inner, inner.acquire_charged(n, expected)))
     }
 
-    /// Tells the pool that `bytes` of objects detached with `into_inner`
-    /// are gone and will not be given back: their charge against
-    /// `max_outstanding_memory` is released (at most what detached objects
-    /// still hold). Returns the bytes released.
+    /// Does nothing and returns 0: detaching (`into_inner`, `into_bytes`,
+    /// `Vec::from(guard)`) now ends the loan and gives its charge back at
+    /// once, so no detached object holds a charge to forget.
     ///
     /// ```
     /// use zeropool::BufferPool;
     ///
     /// let pool = BufferPool::builder().size_classes(&[1024]).max_outstanding_memory(1024).build()?;
     /// let v = pool.get(1024).into_inner();
-    /// assert!(pool.try_get(1024).is_err()); // still charged
-    /// drop(v);
-    /// assert_eq!(pool.forget_detached(1024), 1024);
-    /// assert!(pool.try_get(1024).is_ok());
+    /// assert!(pool.try_get(1024).is_ok()); // the detached buffer is not charged
+    /// # #[allow(deprecated)]
+    /// assert_eq!(pool.forget_detached(1024), 0);
+    /// # drop(v);
     /// # Ok::<(), zeropool::Error>(())
     /// ```
+    #[deprecated(
+        since = "0.1.0",
+        note = "detaching ends the loan: a detached object holds no charge to forget"
+    )]
     pub fn forget_detached(&self, bytes: usize) -> usize {
-        self.inner.gate.discharge_detached(bytes)
+        let _ = bytes;
+        0
     }
 
-    /// Bytes charged against `max_outstanding_memory` right now: live
-    /// guards and detached objects not yet given back.
+    /// Bytes charged against `max_outstanding_memory` right now: what live
+    /// guards hold, plus grants to woken waiters that have not run yet.
+    /// Detaching a guard (`into_inner`, `into_bytes`, `Vec::from`) ends its
+    /// loan and gives its charge back at once.
     ///
     /// ```
     /// use zeropool::BufferPool;
     ///
     /// let pool = BufferPool::builder().size_classes(&[1024, 4096]).max_outstanding_memory(1 << 20).build()?;
     /// let a = pool.get(1000);                     // charged its class: 1024
-    /// let b = pool.get(4096).into_inner();        // detached: still charged
-    /// assert_eq!(pool.charged_bytes(), 1024 + 4096);
+    /// let b = pool.get(4096).into_inner();        // detached: the loan ends
+    /// assert_eq!(pool.charged_bytes(), 1024);
     /// drop(a);
-    /// pool.put(b);                                // given back: no longer charged
+    /// pool.put(b);                                // a new object for the pool
     /// assert_eq!(pool.charged_bytes(), 0);
     /// # Ok::<(), zeropool::Error>(())
     /// ```

@@ -154,9 +154,6 @@ pub(crate) struct Gate {
     cap: AtomicUsize,
     /// Bytes charged, with the [`QUEUED`] bit set while the queue is not empty.
     state: CachePadded<AtomicUsize>,
-    /// Charged bytes of objects detached with `into_inner` and not yet
-    /// given back with `put` (or forgotten).
-    detached: AtomicUsize,
     /// Requests queued (for stats; the queue's own length is the truth).
     waiting: AtomicUsize,
     queue: Mutex<VecDeque<Arc<Waiter>>>,
@@ -168,7 +165,6 @@ impl Gate {
         Self {
             cap: AtomicUsize::new(cap),
             state: CachePadded::new(AtomicUsize::new(0)),
-            detached: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
             queue: Mutex::new(VecDeque::new()),
             counters: GateCounters::default(),
@@ -181,7 +177,8 @@ impl Gate {
         self.cap.load(Ordering::Relaxed)
     }
 
-    /// Bytes charged (handed out, or detached and not given back).
+    /// Bytes charged: what live guards hold (and grants to woken waiters
+    /// that have not run yet).
     pub(crate) fn charged(&self) -> usize {
         self.state.load(Ordering::Acquire) & !QUEUED
     }
@@ -414,12 +411,6 @@ impl Gate {
         }
     }
 
-    /// Whether any detached object still holds a charge (one relaxed load).
-    #[inline]
-    pub(crate) fn has_detached(&self) -> bool {
-        self.detached.load(Ordering::Relaxed) != 0
-    }
-
     /// Lets every queued request through as refused (the policy is no
     /// longer `wait`): each then overshoots instead of waiting on.
     pub(crate) fn refuse_all(&self) {
@@ -432,34 +423,6 @@ impl Gate {
         self.set_queued(&queue);
         drop(queue);
         wake_all(wake);
-    }
-
-    /// Charges held by objects detached with `into_inner`.
-    pub(crate) fn add_detached(&self, bytes: usize) {
-        self.detached.fetch_add(bytes, Ordering::Relaxed);
-    }
-
-    /// Gives back up to `bytes` of detached charges; returns how much.
-    pub(crate) fn discharge_detached(&self, bytes: usize) -> usize {
-        let mut current = self.detached.load(Ordering::Relaxed);
-        loop {
-            let take = current.min(bytes);
-            if take == 0 {
-                return 0;
-            }
-            match self.detached.compare_exchange_weak(
-                current,
-                current - take,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    self.discharge(take);
-                    return take;
-                }
-                Err(seen) => current = seen,
-            }
-        }
     }
 
     /// Total and longest wait so far.
@@ -593,16 +556,6 @@ mod tests {
         assert_eq!(outcome, Outcome::TimedOut);
         assert_eq!(gate.waiting(), 0);
         gate.discharge(10);
-        assert_eq!(gate.charged(), 0);
-    }
-
-    #[test]
-    fn detached_charges_are_given_back_at_most_once() {
-        let gate = Gate::new(100);
-        gate.force_charge(30);
-        gate.add_detached(30);
-        assert_eq!(gate.discharge_detached(50), 30);
-        assert_eq!(gate.discharge_detached(50), 0);
         assert_eq!(gate.charged(), 0);
     }
 }

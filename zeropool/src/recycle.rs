@@ -95,11 +95,12 @@ impl<T: Poolable> Inner<T> {
         self.free(slot, doomed);
     }
 
-    /// Accounts a guard turned into a plain object. A charged one stays
-    /// charged against the cap until given back (or forgotten).
+    /// Accounts a guard turned into a plain object: the loan ends, so a
+    /// charged one gives its charge back to the cap at once (waiters that
+    /// now fit are woken). Given back later with `put`, it is a new object.
     pub(crate) fn detach(&self, ticket: Ticket) {
         if ticket.charged {
-            self.gate.add_detached(self.charge_of(&ticket));
+            self.gate.discharge(self.charge_of(&ticket));
         }
         if ticket.track != 0 {
             self.untrack(ticket.track);
@@ -141,20 +142,10 @@ impl<T: Poolable> Inner<T> {
         Err((!std::thread::panicking()).then_some(payload))
     }
 
-    /// Frees an object whose `clean` panicked, then continues the panic. An
-    /// object given back with `put` still gives back a detached charge under
-    /// a cap (measured once more, outside every borrow and lock; if that
-    /// panics too, nothing is given back).
+    /// Frees an object whose `clean` panicked, then continues the panic.
     #[cold]
     #[inline(never)]
-    pub(crate) fn free_after_panic(&self, obj: T, origin: Origin, panic: ResetPanic) {
-        if let Origin::Adopted = origin {
-            if self.gate.has_detached() {
-                if let Ok(bytes) = panic::catch_unwind(AssertUnwindSafe(|| obj.capacity_bytes())) {
-                    self.gate.discharge_detached(bytes);
-                }
-            }
-        }
+    pub(crate) fn free_after_panic(&self, obj: T, panic: ResetPanic) {
         let mut doomed = Doomed::new();
         doomed.push_obj(obj, 0);
         self.free(self.local(), doomed);
@@ -220,15 +211,9 @@ impl<T: Poolable> Inner<T> {
             Err(panic) => {
                 // SAFETY: consumed here, once (the caller's contract).
                 let obj = unsafe { ManuallyDrop::take(obj) };
-                return self.free_after_panic(obj, origin, panic);
+                return self.free_after_panic(obj, panic);
             }
         };
-        if let Origin::Adopted = origin {
-            // Under a cap, an object given back gives back a detached charge.
-            if self.gate.has_detached() {
-                self.gate.discharge_detached(measured.bytes);
-            }
-        }
         let slot = self.local();
         let bytes = measured.bytes;
         let Some(class) = self.route(slot, measured, origin) else {

@@ -235,8 +235,9 @@ pub struct PoolStats {
     pub bytes_outstanding_peak: usize,
     /// The cap on bytes handed out (`max_outstanding_memory`), if any.
     pub max_outstanding_memory: Option<usize>,
-    /// Bytes charged against that cap: live guards plus detached objects
-    /// not yet given back.
+    /// Bytes charged against that cap: what live guards hold, plus grants
+    /// to woken waiters that have not run yet (a detached object holds no
+    /// charge: detaching ends the loan).
     pub bytes_charged: usize,
     /// Requests that had to wait for room under the cap.
     pub waits: usize,

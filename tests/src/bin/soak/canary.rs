@@ -62,8 +62,6 @@ pub struct Stamp {
     pub k: usize,
     /// The data buffer's address when stamped.
     pub addr: Option<usize>,
-    /// The object's capacity in bytes when handed out (what the cap charged).
-    pub bytes: usize,
 }
 
 /// Canary bytes to write into a buffer of `cap` bytes: a few, at times a
@@ -103,12 +101,7 @@ pub fn acquire<T: Subject>(obj: &mut T, n: usize, zeroed: bool, rng: &mut Rng) -
         .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let k = canary_len(obj.data_capacity(), rng);
     obj.stamp(token, k);
-    Stamp {
-        token,
-        k,
-        addr,
-        bytes: obj.capacity_bytes(),
-    }
+    Stamp { token, k, addr }
 }
 
 /// Checks the canary just before `obj` goes back (or away) and unclaims it.

@@ -165,14 +165,14 @@ impl<'a, T: Subject> Holder<'a, T> {
         count_caught::<T>(&mut self.tally, "put", panics::catch(|| pool.put(obj)));
     }
 
-    /// Drops the detached object at `i` and tells the pool with
-    /// `forget_detached` (releasing its charge under a cap).
-    pub fn forget_detached(&mut self, i: usize) {
+    /// Drops the detached object at `i` without telling the pool (its
+    /// loan, and any charge under a cap, ended when it was detached).
+    pub fn drop_detached(&mut self, i: usize) {
         let Detached { obj, stamp } = self.detached.swap_remove(i);
         canary::release(&obj, &stamp);
         drop(obj);
         self.tally.ops += 1;
-        self.tally.forgotten += self.unit.pool.forget_detached(stamp.bytes);
+        self.tally.dropped_detached += 1;
     }
 
     /// `put` of an object made outside the pool.
@@ -216,7 +216,7 @@ impl<'a, T: Subject> Holder<'a, T> {
     }
 
     /// Gives everything back: guards dropped, detached objects put back or
-    /// forgotten.
+    /// dropped.
     pub fn flush(&mut self, rng: &mut Rng) {
         while !self.held.is_empty() {
             self.release(self.held.len() - 1, rng);
@@ -224,7 +224,7 @@ impl<'a, T: Subject> Holder<'a, T> {
         while !self.detached.is_empty() {
             let i = self.detached.len() - 1;
             match rng.below(3) {
-                0 => self.forget_detached(i),
+                0 => self.drop_detached(i),
                 _ => self.put_detached(i, rng),
             }
         }

@@ -34,8 +34,8 @@ pub struct Tally {
     pub cancelled: usize,
     /// Guards moved to another thread or task.
     pub sent: usize,
-    /// Bytes released with `forget_detached`.
-    pub forgotten: usize,
+    /// Detached objects dropped by the program, never given back.
+    pub dropped_detached: usize,
 }
 
 impl Tally {
@@ -51,7 +51,7 @@ impl Tally {
         self.reloads += o.reloads;
         self.cancelled += o.cancelled;
         self.sent += o.sent;
-        self.forgotten += o.forgotten;
+        self.dropped_detached += o.dropped_detached;
     }
 }
 

@@ -71,7 +71,7 @@ enum Op {
     Detach,
     PutDetached,
     PutBatch,
-    Forget,
+    DropDetached,
     PutForeign,
     Grow,
     Trim,
@@ -98,7 +98,7 @@ const OPS: [Op; 24] = [
     Op::Detach,
     Op::PutDetached,
     Op::PutBatch,
-    Op::Forget,
+    Op::DropDetached,
     Op::PutForeign,
     Op::Grow,
     Op::Trim,
@@ -150,7 +150,7 @@ fn weights<T: Subject>(h: &Holder<'_, T>) -> [u32; 24] {
             Op::Release => when(held, 16),
             Op::Detach => when(held && h.detached.len() < MAX_DETACHED, 4),
             Op::PutDetached => when(detached, 4),
-            Op::Forget => when(detached, 2),
+            Op::DropDetached => when(detached, 2),
             Op::PutForeign => 3,
             Op::Grow => when(held, 2),
             Op::Trim | Op::TrimTo | Op::TrimAfter | Op::Budget | Op::BadReload => 1,
@@ -178,7 +178,12 @@ fn step<'a, T: Subject>(
     // The holder's own methods count the calls they make.
     let by_holder = matches!(
         op,
-        Op::Release | Op::Detach | Op::PutDetached | Op::PutBatch | Op::Forget | Op::PutForeign
+        Op::Release
+            | Op::Detach
+            | Op::PutDetached
+            | Op::PutBatch
+            | Op::DropDetached
+            | Op::PutForeign
     );
     if !by_holder {
         h.tally.ops += 1;
@@ -244,7 +249,7 @@ fn step<'a, T: Subject>(
         Op::Detach => h.detach(rng.below(h.held.len())),
         Op::PutDetached => h.put_detached(rng.below(h.detached.len()), rng),
         Op::PutBatch => h.put_batch(rng),
-        Op::Forget => h.forget_detached(rng.below(h.detached.len())),
+        Op::DropDetached => h.drop_detached(rng.below(h.detached.len())),
         Op::PutForeign => h.put_foreign(rng),
         Op::Grow => h.grow(rng.below(h.held.len()), rng),
         Op::Trim => pool.trim(),
