@@ -185,7 +185,7 @@ impl<T: Poolable> Inner<T> {
     pub(crate) fn allocate(&self, slot: Option<&Slot<T>>, class: usize) -> (T, Ticket) {
         let (obj, fresh) = self.build(slot, self.classes.size(class));
         // No user code from here on: the object is measured.
-        self.budget.care_in(fresh.bytes);
+        self.budget.care_in(1, fresh.bytes);
         self.count_hit(slot, class, Hit::Alloc);
         if fresh.class_bytes < self.classes.size(class) {
             // It cannot serve its class, so it must not come back to it.
@@ -206,7 +206,7 @@ impl<T: Poolable> Inner<T> {
     /// Builds an object for a request larger than every class.
     pub(crate) fn allocate_oversize(&self, slot: Option<&Slot<T>>, n: usize) -> (T, Ticket) {
         let (obj, fresh) = self.build(slot, n);
-        self.budget.care_in(fresh.bytes);
+        self.budget.care_in(1, fresh.bytes);
         self.count_hit(slot, self.classes.len(), Hit::Alloc);
         (obj, Ticket::oversize(fresh.bytes))
     }

@@ -445,8 +445,8 @@ impl<T: Poolable> Overflow<'_, T> {
 impl<T: Poolable> Drop for Overflow<'_, T> {
     fn drop(&mut self) {
         let pool = self.pool;
-        pool.count(self.slot, Ev::Adopted, self.adopted);
-        pool.budget.care_in(self.bytes_in);
+        pool.count_adopted(self.slot, self.adopted);
+        pool.budget.care_in(0, self.bytes_in);
         if self.items.is_empty() {
             return;
         }

@@ -39,6 +39,10 @@ pub(crate) struct Budget {
     reserved: CachePadded<AtomicUsize>,
     /// Bytes of every object in the pool's care, idle or handed out.
     in_care: CachePadded<AtomicUsize>,
+    /// Objects in the pool's care (allocated or adopted, not yet freed or
+    /// detached), idle or handed out: kept whether or not stats are on, on
+    /// slow paths only (a hit or a return into a cache changes neither).
+    objects_in_care: AtomicUsize,
     /// Whether the limit in force follows demand (see the module docs).
     auto: AtomicBool,
     /// High-water marks: reserved bytes, and bytes out (in care, not reserved).
@@ -52,6 +56,7 @@ impl Budget {
             limit: CachePadded::new(AtomicUsize::new(limit)),
             reserved: CachePadded::new(AtomicUsize::new(0)),
             in_care: CachePadded::new(AtomicUsize::new(0)),
+            objects_in_care: AtomicUsize::new(0),
             auto: AtomicBool::new(auto),
             peak_reserved: AtomicUsize::new(0),
             peak_out: AtomicUsize::new(0),
@@ -90,8 +95,17 @@ impl Budget {
         self.in_care.load(Ordering::Relaxed)
     }
 
-    /// Objects of `bytes` bytes came into the pool's care (allocated, adopted, grown).
-    pub(crate) fn care_in(&self, bytes: usize) {
+    /// Objects in the pool's care, idle or handed out.
+    pub(crate) fn objects_in_care(&self) -> usize {
+        self.objects_in_care.load(Ordering::Relaxed)
+    }
+
+    /// `objects` objects holding `bytes` bytes came into the pool's care
+    /// (allocated, adopted; 0 objects: one grew while handed out).
+    pub(crate) fn care_in(&self, objects: usize, bytes: usize) {
+        if objects != 0 {
+            self.objects_in_care.fetch_add(objects, Ordering::Relaxed);
+        }
         if bytes != 0 {
             let in_care = self
                 .in_care
@@ -122,8 +136,12 @@ impl Budget {
         self.peak_out.fetch_max(out, Ordering::Relaxed);
     }
 
-    /// Objects of `bytes` bytes left the pool's care (freed, detached, shrunk).
-    pub(crate) fn care_out(&self, bytes: usize) {
+    /// `objects` objects holding `bytes` bytes left the pool's care (freed,
+    /// detached; 0 objects: one shrank while handed out).
+    pub(crate) fn care_out(&self, objects: usize, bytes: usize) {
+        if objects != 0 {
+            self.objects_in_care.fetch_sub(objects, Ordering::Relaxed);
+        }
         if bytes != 0 {
             self.in_care.fetch_sub(bytes, Ordering::Relaxed);
         }
@@ -290,12 +308,12 @@ mod tests {
     fn auto_limit_follows_the_bytes_in_use() {
         let b = Budget::new(1 << 30, true);
         assert_eq!(b.limit_in_force(), AUTO_FLOOR);
-        b.care_in(64 << 20);
+        b.care_in(1, 64 << 20);
         assert_eq!(b.limit_in_force(), 4 << 20);
         assert!(b.try_reserve(3 << 20));
         // 61 MiB in use now: the limit follows it down.
         assert_eq!(b.limit_in_force(), (61 << 20) / AUTO_DIVISOR);
-        b.care_out(60 << 20);
+        b.care_out(0, 60 << 20);
         assert_eq!(b.limit_in_force(), AUTO_FLOOR);
         assert_eq!(b.excess(), (3 << 20) - AUTO_FLOOR);
         b.set_limit(2 << 20, false);

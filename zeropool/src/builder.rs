@@ -301,7 +301,10 @@ impl<T: Poolable> PoolBuilder<T> {
 
     /// Lock fresh pool memory in RAM (`mlock`). When the memlock limit
     /// refuses it, the pool goes on unpinned and counts the failure
-    /// (`PoolStats::pin_failures`, with the limit in `numa_error`).
+    /// (`PoolStats::pin_failures`, with the limit in `numa_error`). The
+    /// pool unlocks (`munlock`) each object it frees, so locked memory
+    /// follows what the pool holds; an object taken out for good
+    /// (`into_inner`) stays locked until the allocator unmaps its pages.
     ///
     /// ```
     /// let pool = zeropool::BufferPool::builder().pinned(true).build()?;

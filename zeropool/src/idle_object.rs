@@ -100,6 +100,11 @@ impl<T> Doomed<T> {
         (self.objs.len() - len, self.bytes.wrapping_sub(bytes))
     }
 
+    /// The objects held, to work on before they are freed.
+    pub(crate) fn objects_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.objs.iter_mut()
+    }
+
     /// Drops every object, one at a time; a panicking `Drop` is caught and
     /// the rest are still dropped. Returns how many panicked.
     ///

@@ -233,6 +233,9 @@ impl<T: Poolable> Drop for Inner<T> {
         for shard in self.shards.iter() {
             doomed.extend(shard.lock().take_all());
         }
+        if self.numa.pinned {
+            crate::pool::unpin_each(&mut doomed);
+        }
         let _ = doomed.free();
     }
 }

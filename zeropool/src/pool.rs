@@ -297,8 +297,16 @@ impl<T: Poolable> Inner<T> {
             // Returns are not counted on the hot path: the snapshot derives
             // them (objects in the pool's care less the idle ones are out).
             Origin::Returned(_) => {}
-            Origin::Adopted => self.count(slot, Ev::Adopted, 1),
+            Origin::Adopted => self.count_adopted(slot, 1),
         }
+    }
+
+    /// Counts `n` objects given with `put`/`put_batch`: they enter the
+    /// pool's care (their bytes with [`count_entry`](Self::count_entry)
+    /// once routed to a class; one rejected leaves again with `count_freed`).
+    pub(crate) fn count_adopted(&self, slot: Option<&Slot<T>>, n: usize) {
+        self.count(slot, Ev::Adopted, n);
+        self.budget.care_in(n, 0);
     }
 
     /// Records an object that comes back and stays in the pool's care with
@@ -308,10 +316,10 @@ impl<T: Poolable> Inner<T> {
     pub(crate) fn count_entry(&self, origin: Origin, bytes: usize) {
         match origin {
             Origin::Returned(ticket) => {
-                self.budget.care_in(bytes);
-                self.budget.care_out(ticket.bytes);
+                self.budget.care_in(0, bytes);
+                self.budget.care_out(0, ticket.bytes);
             }
-            Origin::Adopted => self.budget.care_in(bytes),
+            Origin::Adopted => self.budget.care_in(0, bytes),
         }
     }
 
@@ -319,7 +327,10 @@ impl<T: Poolable> Inner<T> {
     /// once no borrow of a thread cache and no lock is held: each `Drop` is
     /// user code that may re-enter the pool. A `Drop` that panics is caught
     /// and counted in `drop_panics`; the others are still dropped.
-    pub(crate) fn free(&self, slot: Option<&Slot<T>>, doomed: Doomed<T>) {
+    pub(crate) fn free(&self, slot: Option<&Slot<T>>, mut doomed: Doomed<T>) {
+        if self.numa.pinned {
+            unpin_each(&mut doomed);
+        }
         let panics = doomed.free();
         if panics != 0 {
             self.count(slot, Ev::DropPanics, panics);
@@ -336,7 +347,28 @@ impl<T: Poolable> Inner<T> {
     pub(crate) fn count_freed(&self, slot: Option<&Slot<T>>, reason: Ev, n: usize, bytes: usize) {
         if n != 0 {
             self.count_many(slot, &[(reason, n), (Ev::Freed, n)]);
-            self.budget.care_out(bytes);
+            self.budget.care_out(n, bytes);
+        }
+    }
+}
+
+/// Unlocks (`munlock`) the memory of objects a pinned pool is about to free,
+/// so that locked pages do not pile up in the allocator until
+/// `RLIMIT_MEMLOCK` refuses. Each object is reset first, so its spare
+/// capacity is its whole buffer; a panic in that user code is caught (the
+/// object is freed all the same) and a refusal is ignored (the pages were
+/// not locked).
+#[cold]
+pub(crate) fn unpin_each<T: Poolable>(doomed: &mut Doomed<T>) {
+    for obj in doomed.objects_mut() {
+        let unlocked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            obj.reset();
+            if let Some(area) = obj.spare_heap() {
+                let _ = crate::numa::unpin(area);
+            }
+        }));
+        if let Err(payload) = unlocked {
+            std::mem::forget(payload);
         }
     }
 }

@@ -107,7 +107,7 @@ impl<T: Poolable> Inner<T> {
         }
         let slot = self.local();
         self.count(slot, Ev::Detached, 1);
-        self.budget.care_out(ticket.bytes);
+        self.budget.care_out(1, ticket.bytes);
     }
 
     /// Wipes, resets and measures `obj`: all the user code of a return, run

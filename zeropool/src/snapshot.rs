@@ -80,10 +80,12 @@ impl<T: Poolable> Inner<T> {
         let freed = totals.event(Ev::Freed);
         let detached = totals.event(Ev::Detached);
         let adopted = totals.event(Ev::Adopted);
-        // Objects in the pool's care (made or adopted, not freed or
-        // detached) that are not idle are out with a guard.
-        let objects_outstanding = (allocations + adopted)
-            .saturating_sub(freed + detached)
+        // Objects in the pool's care (a gauge kept whether or not stats are
+        // on) that are not idle are out with a guard. The counters are not
+        // used here, so `is_balanced` checks them against the gauge.
+        let objects_outstanding = inner
+            .budget
+            .objects_in_care()
             .saturating_sub(objects_retained);
         let classes = (0..n)
             .map(|c| {

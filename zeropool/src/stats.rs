@@ -135,11 +135,11 @@ impl Totals {
 /// A snapshot of a pool's counters and gauges.
 ///
 /// Counters count only while statistics are on (`stats(true)`, the
-/// default); the gauges (`*_retained`, `bytes_reserved`) are always kept.
-/// Nothing is counted when an object comes back on the hot path: returns,
-/// and the objects out with a guard, are derived from the objects in the
-/// pool's care (allocated or adopted, and not freed or detached) less the
-/// idle ones.
+/// default); the gauges (`*_retained`, `*_outstanding`, `bytes_reserved`,
+/// `bytes_charged`) are always kept. Nothing is counted when an object
+/// comes back on the hot path: the objects and bytes out with a guard are
+/// the pool's care (allocated or adopted, and not freed or detached, a
+/// gauge kept on slow paths) less the idle ones, and `puts` is derived.
 /// Gauges are summed from many places without stopping the pool, so under
 /// concurrent use they are approximate; when the pool is quiet they are
 /// exact and satisfy
@@ -350,7 +350,12 @@ impl PoolStats {
 
     /// Whether the object ledger balances:
     /// `allocations + adopted == objects_retained + objects_outstanding + detached + freed`.
-    /// Exact only when no other thread is using the pool.
+    ///
+    /// The left side and `detached` and `freed` are counters (kept while
+    /// stats are on); `objects_retained` and `objects_outstanding` are gauges
+    /// the pool keeps whatever the setting, so a counter that missed or
+    /// doubled an event makes this false. Exact only when no other thread is
+    /// using the pool and stats were on since it was built.
     ///
     /// ```
     /// let pool = zeropool::BufferPool::new();

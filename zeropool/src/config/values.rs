@@ -241,7 +241,7 @@ impl Serialize for SizeClassSpec {
 /// reached.
 ///
 /// ```
-/// assert_eq!(zeropool::OnExhausted::Wait.to_string(), "\"wait\"");
+/// assert_eq!(zeropool::OnExhausted::Wait.to_string(), "wait");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
