@@ -410,18 +410,36 @@ async fn lowering_the_cap_below_a_waiter_lets_it_overshoot() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn policies_other_than_wait_never_park_the_task() {
-    for on in [OnExhausted::Allocate, OnExhausted::Error] {
-        let pool = capped(1, on);
-        let a = pool.get_async(B).await;
-        // Full: let through at once, past the cap.
-        let b = deadline("no wait", pool.get_async(B)).await;
-        let c = deadline("no wait", pool.get_owned_async(B)).await;
-        assert_eq!(pool.charged_bytes(), 3 * B, "{on}");
-        let s = pool.stats();
-        assert_eq!((s.waits, s.cap_overshoots), (0, 2), "{on}: {s}");
-        drop((a, b, c));
-        assert_whole(&pool);
-    }
+    let pool = capped(1, OnExhausted::Allocate);
+    let a = pool.get_async(B).await;
+    // Full: let through at once, past the cap.
+    let b = deadline("no wait", pool.get_async(B)).await;
+    let c = deadline("no wait", pool.get_owned_async(B)).await;
+    assert_eq!(pool.charged_bytes(), 3 * B);
+    let s = pool.stats();
+    assert_eq!((s.waits, s.cap_overshoots), (0, 2), "{s}");
+    drop((a, b, c));
+    assert_whole(&pool);
+    // Under `error` the cap is strict: the future panics when polled,
+    // charging nothing.
+    let pool = capped(1, OnExhausted::Error);
+    let a = pool.get_owned_async(B).await;
+    let refused = tokio::spawn({
+        let pool = pool.clone();
+        async move { drop(pool.get_owned_async(B).await) }
+    })
+    .await
+    .expect_err("a get_async past the cap under `error` panics");
+    assert!(refused.is_panic());
+    let s = pool.stats();
+    assert_eq!(
+        (s.waits, s.cap_overshoots, s.exhausted_errors),
+        (0, 0, 1),
+        "{s}"
+    );
+    assert_eq!(pool.charged_bytes(), B);
+    drop(a);
+    assert_whole(&pool);
     // Under `wait`, a request larger than the cap itself is let through too.
     let pool = capped(2, OnExhausted::Wait);
     let big = deadline("no wait", pool.get_async(BIG)).await;

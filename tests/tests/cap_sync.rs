@@ -241,6 +241,13 @@ fn a_request_larger_than_the_cap_fails_at_once_or_overshoots() {
         assert_exhausted(pool.try_get(100_000).unwrap_err(), 100_000, 0, 2 * B);
         let s = pool.stats();
         assert_eq!((s.waits, s.timeouts, s.exhausted_errors), (0, 0, 3), "{on}");
+        if on == OnExhausted::Error {
+            // The cap is strict: `get` panics, charging nothing.
+            assert_get_refused(&pool, BIG);
+            assert_eq!(pool.charged_bytes(), 0);
+            assert_whole(&pool);
+            continue;
+        }
         // `get` cannot fail: even under `wait` it overshoots rather than
         // waiting forever.
         let big = pool.get(BIG);
@@ -255,34 +262,73 @@ fn a_request_larger_than_the_cap_fails_at_once_or_overshoots() {
 }
 
 #[test]
-fn allocate_and_error_policies_overshoot_and_count_it() {
-    for on in [OnExhausted::Allocate, OnExhausted::Error] {
-        let pool = capped(2, on);
-        let a = pool.get(B);
-        let b = pool.get(B);
-        assert_eq!(pool.stats().cap_overshoots, 0, "{on}");
-        // Full: `get` does not block and does not fail, it goes past.
-        let c = pool.get(B);
-        let d = pool.get_owned(B);
-        assert_eq!(pool.charged_bytes(), 4 * B, "{on}");
-        let s = pool.stats();
-        assert_eq!(s.cap_overshoots, 2, "{on}: {s}");
-        assert_eq!((s.waits, s.exhausted_errors), (0, 0), "{on}");
-        // The fallible forms still refuse.
-        assert_exhausted(pool.try_get(B).unwrap_err(), B, 4 * B, 2 * B);
-        assert_exhausted(
-            pool.get_timeout(B, Duration::from_millis(1)).unwrap_err(),
-            B,
-            4 * B,
-            2 * B,
-        );
-        drop((a, b, c));
-        // Back under the cap: no more overshoots.
-        let e = pool.get(B);
-        assert_eq!(pool.stats().cap_overshoots, 2, "{on}");
-        drop((d, e));
-        assert_whole(&pool);
-    }
+fn the_allocate_policy_overshoots_and_counts_it() {
+    let pool = capped(2, OnExhausted::Allocate);
+    let a = pool.get(B);
+    let b = pool.get(B);
+    assert_eq!(pool.stats().cap_overshoots, 0);
+    // Full: `get` does not block and does not fail, it goes past.
+    let c = pool.get(B);
+    let d = pool.get_owned(B);
+    assert_eq!(pool.charged_bytes(), 4 * B);
+    let s = pool.stats();
+    assert_eq!(s.cap_overshoots, 2, "{s}");
+    assert_eq!((s.waits, s.exhausted_errors), (0, 0));
+    // The fallible forms still refuse.
+    assert_exhausted(pool.try_get(B).unwrap_err(), B, 4 * B, 2 * B);
+    assert_exhausted(
+        pool.get_timeout(B, Duration::from_millis(1)).unwrap_err(),
+        B,
+        4 * B,
+        2 * B,
+    );
+    drop((a, b, c));
+    // Back under the cap: no more overshoots.
+    let e = pool.get(B);
+    assert_eq!(pool.stats().cap_overshoots, 2);
+    drop((d, e));
+    assert_whole(&pool);
+}
+
+/// A get that cannot return an error panics under `error` (the cap is
+/// strict), counted in `exhausted_errors`, charging nothing.
+#[track_caller]
+fn assert_get_refused(pool: &BufferPool, n: usize) {
+    let before = pool.stats().exhausted_errors;
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(pool.get(n))));
+    let payload = refused.expect_err("get past the cap under `error` panics");
+    let text = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        text.contains("on_exhausted = \"error\"") && text.contains("try_get"),
+        "{text}"
+    );
+    assert_eq!(pool.stats().exhausted_errors, before + 1);
+}
+
+/// Under `error` the cap is never passed: `get`, `get_owned` and
+/// `get_batch` past it panic, the fallible forms return `Exhausted`, and
+/// nothing is charged or overshot.
+#[test]
+fn the_error_policy_keeps_the_cap_strict() {
+    let pool = capped(2, OnExhausted::Error);
+    let (a, b) = (pool.get(B), pool.get(B));
+    assert_get_refused(&pool, B);
+    let owned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(pool.get_owned(B))));
+    assert!(owned.is_err(), "get_owned past the cap panics");
+    let batch =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(pool.get_batch(&[B]))));
+    assert!(batch.is_err(), "get_batch past the cap panics");
+    assert_exhausted(pool.try_get(B).unwrap_err(), B, 2 * B, 2 * B);
+    let s = pool.stats();
+    assert_eq!((s.cap_overshoots, s.exhausted_errors), (0, 4), "{s}");
+    assert_eq!(pool.charged_bytes(), 2 * B);
+    drop((a, b));
+    // Room again: `get` serves.
+    drop(pool.get(B));
+    assert_whole(&pool);
 }
 
 #[test]

@@ -56,7 +56,11 @@ impl Acquire {
             };
             self.waiter = None;
             if outcome != Outcome::Granted {
-                // Refused: the cap fell below this request while it waited.
+                // Refused: the cap fell below this request, or the policy
+                // left `wait`, while it waited.
+                if inner.on_exhausted() == OnExhausted::Error {
+                    inner.refuse("get_async", self.expected);
+                }
                 gate.force_charge(self.expected);
             }
             return Poll::Ready(inner.acquire_charged(self.n, self.expected));
@@ -67,6 +71,9 @@ impl Acquire {
         self.expected = inner.expected_charge(self.n);
         if gate.try_charge(self.expected) {
             return Poll::Ready(inner.acquire_charged(self.n, self.expected));
+        }
+        if inner.on_exhausted() == OnExhausted::Error {
+            inner.refuse("get_async", self.expected);
         }
         if inner.on_exhausted() != OnExhausted::Wait || self.expected > gate.cap() {
             gate.force_charge(self.expected);

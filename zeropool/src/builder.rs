@@ -429,7 +429,9 @@ impl<T: Poolable> PoolBuilder<T> {
         self
     }
 
-    /// What a `get` does past `max_outstanding_memory`.
+    /// What a get that cannot return an error (`get`, `get_batch`,
+    /// `get_async`, ...) does past `max_outstanding_memory`: see
+    /// [`OnExhausted`].
     ///
     /// ```
     /// use zeropool::{BufferPool, OnExhausted};

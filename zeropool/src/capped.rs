@@ -97,6 +97,9 @@ impl<T: Poolable> Inner<T> {
         if self.gate.try_charge(expected) {
             return self.acquire_charged(n, expected);
         }
+        if self.on_exhausted() == OnExhausted::Error {
+            self.refuse("get", expected);
+        }
         if self.on_exhausted() == OnExhausted::Wait && expected <= self.gate.cap() {
             let charged =
                 match self
@@ -109,19 +112,40 @@ impl<T: Poolable> Inner<T> {
             if charged {
                 return self.acquire_charged(n, expected);
             }
+            if self.on_exhausted() == OnExhausted::Error {
+                // The policy became `error` while it waited.
+                self.refuse("get", expected);
+            }
         }
-        // `allocate`, `error` (a `get` cannot fail), a request larger than
-        // the cap, or a cap lowered below it while it waited: overshoot.
+        // `allocate`, a request larger than the cap, or a cap lowered below
+        // it while it waited: overshoot.
         self.gate.force_charge(expected);
         self.acquire_charged(n, expected)
     }
 
+    /// A get that cannot return an error, past the cap under
+    /// `on_exhausted = "error"`: counted in `exhausted_errors`, then a panic
+    /// naming the cap and what to call instead. Nothing was charged.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn refuse(&self, what: &str, bytes: usize) -> ! {
+        let err = self.gate.exhausted(bytes);
+        panic!(
+            "zeropool: {what} refused under on_exhausted = \"error\": {err}; \
+             use try_get or get_timeout where the cap may be reached"
+        )
+    }
+
     /// Charges a whole batch (`requests`, totalling `total` bytes) by the
     /// policy: waits, as one request, under `wait` if the total can ever
-    /// fit; else overshoots, counting each request that went past the cap.
+    /// fit; under `error`, refuses (a panic); else overshoots, counting each
+    /// request that went past the cap.
     pub(crate) fn charge_batch(&self, requests: &[usize], total: usize) {
         if self.gate.try_charge(total) {
             return;
+        }
+        if self.on_exhausted() == OnExhausted::Error {
+            self.refuse("get_batch", total);
         }
         if self.on_exhausted() == OnExhausted::Wait && total <= self.gate.cap() {
             let charged =
@@ -134,6 +158,9 @@ impl<T: Poolable> Inner<T> {
                 };
             if charged {
                 return;
+            }
+            if self.on_exhausted() == OnExhausted::Error {
+                self.refuse("get_batch", total);
             }
         }
         self.gate.force_charge_all(requests);

@@ -237,21 +237,44 @@ impl Serialize for SizeClassSpec {
     }
 }
 
-/// `on_exhausted`: what a `get` does when `max_outstanding_memory` is
-/// reached.
+/// `on_exhausted`: what a get does when a request does not fit under
+/// `max_outstanding_memory`.
+///
+/// Whatever the policy, `try_get` fails at once and `get_timeout` waits at
+/// most its timeout, each with [`Exhausted`](crate::Exhausted). The policy
+/// decides what the gets that cannot return an error do (`get`,
+/// `get_owned`, `get_batch`, `get_async`, `get_owned_async`).
 ///
 /// ```
-/// assert_eq!(zeropool::OnExhausted::Wait.to_string(), "wait");
+/// use zeropool::{BufferPool, OnExhausted};
+///
+/// assert_eq!(OnExhausted::Wait.to_string(), "wait");
+/// let pool = BufferPool::builder()
+///     .size_classes(&[1024])
+///     .max_outstanding_memory(1024)
+///     .on_exhausted(OnExhausted::Error)
+///     .build()?;
+/// let held = pool.get(1024);
+/// assert!(pool.try_get(1024).is_err()); // the fallible call reports it
+/// let refused = std::panic::catch_unwind(|| pool.get(1024).len());
+/// assert!(refused.is_err()); // `get` cannot return an error: it panics
+/// assert_eq!(pool.stats().cap_overshoots, 0); // the cap held
+/// # drop(held);
+/// # Ok::<(), zeropool::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnExhausted {
-    /// Allocate anyway.
+    /// Allocate anyway: the get goes past the cap, counted in
+    /// `cap_overshoots`.
     #[default]
     Allocate,
-    /// Fail the `get`.
+    /// The cap is strict: a get that cannot return an error panics (counted
+    /// in `exhausted_errors`; nothing is charged), so use `try_get` or
+    /// `get_timeout` wherever the cap may be reached. A reload to `error`
+    /// lets waiting gets go as refused: they panic too.
     Error,
-    /// Wait until bytes come back.
+    /// Wait until bytes come back (a thread blocks; a task parks).
     Wait,
 }
 

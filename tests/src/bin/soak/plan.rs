@@ -11,7 +11,8 @@ use zeropool::{ByteSize, OnExhausted, Period, Pool, PoolConfig, Poolable, Shards
 pub enum CapMode {
     /// No cap, ever.
     None,
-    /// A cap and a policy that reloads change at will (no bound is checked).
+    /// A cap and a policy (`allocate` or `wait`) that reloads change at will
+    /// (no bound is checked).
     Loose,
     /// A fixed cap under `wait`; every request fits it, so the charged
     /// bytes must never pass it.
@@ -76,9 +77,9 @@ impl PoolPlan {
         let classes = rng.pick(&CLASS_SETS).map(<[usize]>::to_vec);
         let policy = match mode {
             CapMode::None => OnExhausted::Allocate,
-            CapMode::Loose => {
-                *rng.pick(&[OnExhausted::Allocate, OnExhausted::Error, OnExhausted::Wait])
-            }
+            // `error` makes a `get` past the cap panic: only the strict
+            // mode, whose holders use the fallible calls, runs it.
+            CapMode::Loose => *rng.pick(&[OnExhausted::Allocate, OnExhausted::Wait]),
             CapMode::StrictWait => OnExhausted::Wait,
             CapMode::StrictError => OnExhausted::Error,
         };
@@ -262,8 +263,7 @@ pub fn reload_config(plan: &PoolPlan, current: &PoolConfig, rng: &mut Rng) -> Po
                     (!rng.chance(25)).then(|| ByteSize(plan.random_cap(rng) as u64));
             }
             if rng.chance(40) {
-                cfg.on_exhausted =
-                    *rng.pick(&[OnExhausted::Allocate, OnExhausted::Error, OnExhausted::Wait]);
+                cfg.on_exhausted = *rng.pick(&[OnExhausted::Allocate, OnExhausted::Wait]);
             }
         }
         CapMode::StrictWait | CapMode::StrictError => {
