@@ -1,8 +1,10 @@
 //! The shared tier: shard count and stealing from sibling shards.
 
 mod common;
+mod config_support;
 
 use common::assert_consistent;
+use config_support::{is_child, run_child, TempDir};
 use std::thread;
 use zeropool::{auto_shards, BufferPool, Error, MAX_SHARDS};
 
@@ -38,13 +40,29 @@ fn shard_count_out_of_range_is_an_error() {
     }
 }
 
+/// Runs test `name` alone in a fresh child process, unless this is that
+/// child. A thread's home shard is its per-process sequence number (counted
+/// as threads first use a pool) modulo the shard count, so in a child that
+/// runs one test and whose first pool-using thread is the test's first
+/// spawned thread, the homes are known: threads 1, 2, 3... of the test have
+/// shards 1, 2, 3... of 1024, all different, whatever else the test binary
+/// runs in other processes.
+fn alone(name: &str) -> bool {
+    if is_child(name) {
+        return true;
+    }
+    let dir = TempDir::new("shards");
+    run_child(name, &[], dir.path());
+    false
+}
+
 #[test]
 fn threads_reuse_objects_from_sibling_shards_without_allocating() {
-    // 1024 shards: a thread's home shard is picked from a per-thread sequence
-    // number modulo the shard count, so two threads share a home shard only
-    // if 1024 threads started using pools in between; this test binary
-    // starts far fewer, so every later thread here has a different home
-    // shard from the first one, and must steal.
+    if !alone("threads_reuse_objects_from_sibling_shards_without_allocating") {
+        return;
+    }
+    // 1024 shards, and (in this child) the filler and each taker have
+    // different home shards: every taker's home is empty, so it must steal.
     const FILL: usize = 20;
     const TAKE: usize = 5;
     let pool = BufferPool::builder()
@@ -76,19 +94,19 @@ fn threads_reuse_objects_from_sibling_shards_without_allocating() {
         assert_eq!(s.allocations, FILL, "thread {t} allocated: {s}");
         assert_eq!(s.objects_retained, FILL, "{s}");
         assert_eq!(s.gets, FILL + (t + 1) * TAKE, "{s}");
-        if t == 0 {
-            assert!(
-                s.steals > 0,
-                "the first object had to come from a sibling: {s}"
-            );
-        }
-        assert!(s.steals <= s.shared_hits);
+        assert!(
+            s.steals > 0 && s.steals <= s.shared_hits,
+            "thread {t}'s first object had to come from a sibling: {s}"
+        );
         assert_consistent(&s);
     }
 }
 
 #[test]
 fn get_batch_also_reaches_sibling_shards() {
+    if !alone("get_batch_also_reaches_sibling_shards") {
+        return;
+    }
     let pool = BufferPool::builder()
         .shards(1024)
         .size_classes(&[4096])
@@ -110,6 +128,36 @@ fn get_batch_also_reaches_sibling_shards() {
     assert_eq!(s.allocations, 16, "{s}");
     assert!(s.steals > 0, "{s}");
     assert_consistent(&s);
+}
+
+/// What holds for any home shards, in this process whatever it ran before:
+/// a thread takes idle objects from whichever shard holds them (its own
+/// home, or a sibling by stealing) before it allocates.
+#[test]
+fn idle_objects_in_any_shard_are_used_before_allocating() {
+    const FILL: usize = 20;
+    for shards in [2, 1024] {
+        let pool = BufferPool::builder()
+            .shards(shards)
+            .size_classes(&[4096])
+            .build()
+            .unwrap();
+        let p = pool.clone();
+        thread::spawn(move || drop((0..FILL).map(|_| p.get(4096)).collect::<Vec<_>>()))
+            .join()
+            .unwrap();
+        for t in 0..4 {
+            let p = pool.clone();
+            thread::spawn(move || drop((0..FILL).map(|_| p.get(4096)).collect::<Vec<_>>()))
+                .join()
+                .unwrap();
+            let s = pool.stats();
+            assert_eq!(s.allocations, FILL, "{shards} shards, thread {t}: {s}");
+            assert_eq!(s.tls_hits + s.shared_hits, (t + 1) * FILL, "{s}");
+            assert!(s.steals <= s.shared_hits, "{s}");
+            assert_consistent(&s);
+        }
+    }
 }
 
 #[test]

@@ -160,27 +160,111 @@ fn counters_of_exited_threads_are_kept_exactly() {
     assert_consistent(&s);
 }
 
+/// A guard kept in a thread-local, and what happened to it when the
+/// thread-local's destructor dropped it.
+mod held {
+    use std::cell::RefCell;
+    use std::sync::mpsc::Sender;
+    use zeropool::{BufferPool, OwnedPoolGuard};
+
+    /// Whether the pool's per-thread table was still there when the guard
+    /// came back: its object then went to this thread's cache, not straight
+    /// to a shard.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Order {
+        /// The table was destroyed first: the object went to a shard.
+        TableFirst,
+        /// The guard came back first, into the still-live thread cache.
+        GuardFirst,
+    }
+
+    pub struct Held {
+        pub pool: BufferPool,
+        pub guard: Option<OwnedPoolGuard<Vec<u8>>>,
+        pub report: Sender<Order>,
+    }
+
+    impl Drop for Held {
+        fn drop(&mut self) {
+            let in_shards = |pool: &BufferPool| -> usize {
+                pool.stats().classes.iter().map(|c| c.shard_objects).sum()
+            };
+            let before = in_shards(&self.pool);
+            drop(self.guard.take());
+            let order = if in_shards(&self.pool) > before {
+                Order::TableFirst
+            } else {
+                Order::GuardFirst
+            };
+            let _ = self.report.send(order);
+        }
+    }
+
+    thread_local! {
+        pub static HELD: RefCell<Option<Held>> = const { RefCell::new(None) };
+    }
+}
+
+/// A guard held by a thread-local is dropped by the thread-local
+/// destructors, before or after the pool's own per-thread table: both
+/// orders must keep it counted. Thread-local destructors run in the reverse
+/// order of first use, so touching the pool before or after the
+/// thread-local picks the order; each run reports the order it saw, and
+/// both must be seen.
 #[test]
 fn guard_held_by_a_thread_local_is_returned_when_the_thread_exits() {
-    use std::cell::RefCell;
-    thread_local! {
-        static HELD: RefCell<Option<zeropool::OwnedPoolGuard<Vec<u8>>>> = const { RefCell::new(None) };
+    use held::{Held, Order, HELD};
+    use std::sync::mpsc;
+    let mut seen = Vec::new();
+    for pool_first in [false, true] {
+        let pool = BufferPool::builder()
+            .shards(1)
+            .max_total_memory(64 << 20)
+            .build()
+            .unwrap();
+        let (report, order) = mpsc::channel();
+        let p = pool.clone();
+        thread::spawn(move || {
+            if pool_first {
+                // The pool's table first: destroyed after the thread-local.
+                let guard = Some(p.get_owned(4096));
+                drop(p.get(4096));
+                HELD.with(|h| {
+                    *h.borrow_mut() = Some(Held {
+                        pool: p,
+                        guard,
+                        report,
+                    })
+                });
+            } else {
+                // The thread-local first: destroyed after the pool's table.
+                HELD.with(|h| {
+                    let guard = Some(p.get_owned(4096));
+                    *h.borrow_mut() = Some(Held {
+                        pool: p.clone(),
+                        guard,
+                        report,
+                    });
+                    drop(p.get(4096));
+                });
+            }
+        })
+        .join()
+        .unwrap();
+        let order = order.recv().expect("the thread-local was destroyed");
+        seen.push(order);
+        let s = pool.stats();
+        assert_eq!(s.gets, 2, "{order:?}: {s}");
+        assert_eq!(s.objects_outstanding, 0, "{order:?}: {s}");
+        assert_eq!(s.objects_retained, 2, "{order:?}: {s}");
+        assert_eq!(s.classes.iter().map(|c| c.shard_objects).sum::<usize>(), 2);
+        assert_consistent(&s);
     }
-    let pool = BufferPool::builder().shards(1).build().unwrap();
-    let p = pool.clone();
-    thread::spawn(move || {
-        // Dropped by the thread-local destructors, before or after the
-        // pool's own per-thread table: both orders must keep it counted.
-        HELD.with(|h| *h.borrow_mut() = Some(p.get_owned(4096)));
-        drop(p.get(4096));
-    })
-    .join()
-    .unwrap();
-    let s = pool.stats();
-    assert_eq!(s.gets, 2, "{s}");
-    assert_eq!(s.objects_outstanding, 0, "{s}");
-    assert_eq!(s.objects_retained, 2, "{s}");
-    assert_consistent(&s);
+    assert_eq!(
+        seen,
+        [Order::TableFirst, Order::GuardFirst],
+        "both destruction orders ran"
+    );
 }
 
 /// Values that count how many of them were built and dropped, per test.

@@ -341,9 +341,11 @@ impl<T: Poolable> Pool<T> {
         self.inner.release_batch(guards);
     }
 
-    /// Frees idle objects (largest classes first) until at most `bytes` are
-    /// idle in the shards and the calling thread's cache (other threads'
-    /// caches keep theirs; `trim` reaches them at their next operation).
+    /// Frees idle objects from the shards and the calling thread's cache
+    /// (largest classes first) until `stats().bytes_retained` is at most
+    /// `bytes`, or until those are empty. Other threads' cached objects count
+    /// but stay (`trim` reaches them at their next operation); credit they
+    /// reserved beyond what they hold does not count.
     ///
     /// ```
     /// let pool = zeropool::BufferPool::new();

@@ -78,3 +78,31 @@ pub fn run_child(name: &str, vars: &[(&str, &str)], dir: &Path) {
 pub fn keys(err: &zeropool::Error) -> Vec<String> {
     err.problems().iter().map(|p| p.key.clone()).collect()
 }
+
+/// How many threads of this process have a name starting with `prefix`
+/// (names are cut at 15 bytes), read from `/proc/self/task`; `None` where
+/// that is not available. A thread that exits while this reads is skipped.
+pub fn threads_named(prefix: &str) -> Option<usize> {
+    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+    Some(
+        tasks
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .filter(|name| name.trim_end().starts_with(prefix))
+            .count(),
+    )
+}
+
+/// Polls `done` every few milliseconds until it holds; panics naming `what`
+/// if it still does not after `limit` (a generous bound: a positive
+/// condition that holds sooner or later, never a measure of speed).
+#[track_caller]
+pub fn wait_until(what: &str, limit: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}

@@ -256,7 +256,7 @@ impl Serialize for SizeClassSpec {
 ///     .build()?;
 /// let held = pool.get(1024);
 /// assert!(pool.try_get(1024).is_err()); // the fallible call reports it
-/// let refused = std::panic::catch_unwind(|| pool.get(1024).len());
+/// let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.get(1024).len()));
 /// assert!(refused.is_err()); // `get` cannot return an error: it panics
 /// assert_eq!(pool.stats().cap_overshoots, 0); // the cap held
 /// # drop(held);
