@@ -51,20 +51,41 @@
 //! facade the loom models run through).
 //!
 //! ## Guarantees
+//! Each names the tests (in the workspace's `tests/tests/`) that fail when
+//! it breaks.
+//! - **Sound under any safe code.** `Poolable` and `PoolField` are safe
+//!   traits: their methods and `Drop` of `T` may call back into the same
+//!   pool (any operation) or panic, and the pool still never hands an object
+//!   to two owners, loses one, or counts one twice: it runs no user code
+//!   while it holds a borrow of its own state or a lock (see [`Poolable`]).
+//!   Tests: `reentrant` (every callback re-entering through every
+//!   operation, with a census), `faults_callbacks` (a panic in every
+//!   callback on every path, thread exit and pool drop included), under
+//!   Miri by `.ci/miri`.
 //! - The hot path (a hit in the thread cache, and a return into it) takes no
 //!   lock, makes no atomic read-modify-write and does not allocate, with stats
-//!   on or off.
+//!   on or off (`hot_path::cache_hits_and_returns_do_not_allocate`; its
+//!   instructions are counted by `.ci/instructions`).
 //! - `bytes_retained` never exceeds `max_total_memory`: bytes are reserved
 //!   from the budget before an object becomes idle anywhere. Lowering the
 //!   budget frees idle objects in the shards at once; other threads' caches
-//!   shed theirs at their next pool operation.
+//!   shed theirs at their next pool operation
+//!   (`budget::returned_buffers_never_exceed_the_budget`,
+//!   `budget::concurrent_use_never_reserves_more_than_the_budget`,
+//!   `budget::lowering_the_budget_frees_idle_objects_at_once`,
+//!   `budget::a_lowered_budget_reaches_other_threads_caches_at_their_next_operation`).
 //! - `get` returns an empty object (`len() == 0`); every built-in `reset`
-//!   empties the value; `wipe_on_return(true)` zeroes used bytes first.
+//!   empties the value; `wipe_on_return(true)` zeroes used bytes first
+//!   (`basics::get_returns_an_empty_object_of_at_least_n_bytes`, `types::*_is_reset`,
+//!   `basics::wipe_on_return_zeroes_the_used_bytes_of_a_returned_buffer`).
 //! - A panicking `reset` drops the object, keeps the counters exact, and
-//!   lets the panic continue.
-//! - A thread that exits hands its cached objects to its home shard.
+//!   lets the panic continue (`reset_panic`, `faults_callbacks::a_panicking_reset_on_every_return_path`).
+//! - A thread that exits hands its cached objects to its home shard
+//!   (`thread_cache::exiting_thread_hands_its_cached_objects_to_a_shard`).
 //! - `trim()` frees the shards' and the caller's idle objects at once, and
-//!   other threads' cached objects at their next operation.
+//!   other threads' cached objects at their next operation
+//!   (`budget::trim_frees_every_idle_object_of_the_calling_thread_and_the_shards`,
+//!   `budget::trim_reaches_other_threads_caches_at_their_next_operation`).
 //!
 //! ## Features
 //! - `bytes`: [`Poolable`] for `bytes::BytesMut`; `bytes::BufMut` for
