@@ -125,8 +125,7 @@ impl<T> Drop for Doomed<T> {
 
 /// Drops each object, catching a panic from its `Drop` so that the others
 /// are still dropped and a second panic cannot abort the process. Returns
-/// how many panicked. The panic payloads are leaked: dropping one runs user
-/// code that could panic again.
+/// how many panicked.
 pub(crate) fn drop_each<T>(objs: impl IntoIterator<Item = T>) -> usize {
     if !std::mem::needs_drop::<T>() {
         return 0;
@@ -134,11 +133,19 @@ pub(crate) fn drop_each<T>(objs: impl IntoIterator<Item = T>) -> usize {
     let mut panics = 0;
     for obj in objs {
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(obj))) {
-            std::mem::forget(payload);
+            discard_payload(payload);
             panics += 1;
         }
     }
     panics
+}
+
+/// Drops a caught panic's payload (user data: its own `Drop` may panic
+/// too, and then only that second payload is leaked, never an abort).
+pub(crate) fn discard_payload(payload: Box<dyn std::any::Any + Send>) {
+    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
 }
 
 #[cfg(all(test, not(zeropool_loom)))]

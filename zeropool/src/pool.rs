@@ -368,7 +368,7 @@ pub(crate) fn unpin_each<T: Poolable>(doomed: &mut Doomed<T>) {
             }
         }));
         if let Err(payload) = unlocked {
-            std::mem::forget(payload);
+            crate::idle_object::discard_payload(payload);
         }
     }
 }
