@@ -356,7 +356,17 @@ fn build(shards: usize, tls: usize, batch: usize, max: usize, wipe: bool) -> Buf
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+    // Miri interprets every operation: a few cases there, and no file of
+    // regressions (its isolation has no working directory).
+    #![proptest_config(ProptestConfig {
+        cases: if cfg!(miri) { 6 } else { 192 },
+        failure_persistence: if cfg!(miri) {
+            None
+        } else {
+            ProptestConfig::default().failure_persistence
+        },
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn ledger_balances_after_every_operation(
@@ -393,7 +403,7 @@ fn ledger_balances_after_two_threads_join() {
                     s.spawn(move || {
                         let mut rng = XorShift::new(seed * 100 + t);
                         let mut model = Model::new(pool);
-                        for _ in 0..1500 {
+                        for _ in 0..if cfg!(miri) { 150 } else { 1500 } {
                             let op = random_op(&mut rng);
                             model.apply(&op);
                             if model.held.len() > 32 {

@@ -114,7 +114,8 @@ fn concurrent_use_never_reserves_more_than_the_budget() {
                     let mut held = Vec::new();
                     let mut loose: Vec<Vec<u8>> = Vec::new();
                     let (mut gets, mut adopted, mut detached) = (0, 0, 0);
-                    for _ in 0..4000 {
+                    // Fewer under Miri, which interprets every operation.
+                    for _ in 0..if cfg!(miri) { 300 } else { 4000 } {
                         match rng.below(8) {
                             0..=2 => {
                                 held.push(pool.get(size(&mut rng)));
@@ -395,7 +396,7 @@ fn runs_spilled_across_a_budget_cut_do_not_stay_over_the_budget() {
     let rounds = std::env::var("BUDGET_RACE_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(150);
+        .unwrap_or(if cfg!(miri) { 3 } else { 150 });
     for round in 0..rounds {
         let pool = BufferPool::builder()
             .shards(1)

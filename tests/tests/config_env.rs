@@ -10,6 +10,7 @@ use zeropool::{BufferPool, ByteSize, ConfigSet, Numa, PoolConfig, Source};
 const FILE: &str = "[pool]\nshards = 2\nmax_total_memory = \"64 MiB\"\ntls_cache_size = 16\n";
 
 #[test]
+#[cfg_attr(miri, ignore = "a child process of its own: Miri cannot spawn one")]
 fn env_overrides_the_file_and_builder_calls_override_env() {
     const NAME: &str = "env_overrides_the_file_and_builder_calls_override_env";
     if !is_child(NAME) {
@@ -51,6 +52,7 @@ fn env_overrides_the_file_and_builder_calls_override_env() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "a child process of its own: Miri cannot spawn one")]
 fn from_config_discovers_the_working_directory_file() {
     const NAME: &str = "from_config_discovers_the_working_directory_file";
     if !is_child(NAME) {
@@ -73,6 +75,7 @@ fn from_config_discovers_the_working_directory_file() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "a child process of its own: Miri cannot spawn one")]
 fn zeropool_config_names_the_file() {
     const NAME: &str = "zeropool_config_names_the_file";
     if !is_child(NAME) {
@@ -100,6 +103,7 @@ fn zeropool_config_names_the_file() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "a child process of its own: Miri cannot spawn one")]
 fn a_missing_zeropool_config_file_is_an_error() {
     const NAME: &str = "a_missing_zeropool_config_file_is_an_error";
     if !is_child(NAME) {
@@ -125,6 +129,7 @@ fn a_missing_zeropool_config_file_is_an_error() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "a child process of its own: Miri cannot spawn one")]
 fn without_file_or_variables_from_config_is_the_defaults() {
     const NAME: &str = "without_file_or_variables_from_config_is_the_defaults";
     if !is_child(NAME) {
@@ -140,6 +145,7 @@ fn without_file_or_variables_from_config_is_the_defaults() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "a child process of its own: Miri cannot spawn one")]
 fn bad_variables_are_named_with_suggestions() {
     const NAME: &str = "bad_variables_are_named_with_suggestions";
     if !is_child(NAME) {
@@ -195,6 +201,7 @@ fn bad_variables_are_named_with_suggestions() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "a child process of its own: Miri cannot spawn one")]
 fn named_pools_read_their_variables() {
     const NAME: &str = "named_pools_read_their_variables";
     if !is_child(NAME) {
@@ -223,6 +230,7 @@ fn named_pools_read_their_variables() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "a child process of its own: Miri cannot spawn one")]
 fn variables_can_change_one_key_of_a_file_table() {
     const NAME: &str = "variables_can_change_one_key_of_a_file_table";
     if !is_child(NAME) {
@@ -251,6 +259,7 @@ fn variables_can_change_one_key_of_a_file_table() {
 /// environment or a builder call; only a batch size the user set is refused
 /// for being larger than the cache.
 #[test]
+#[cfg_attr(miri, ignore = "a child process of its own: Miri cannot spawn one")]
 fn an_unset_batch_size_follows_a_small_cache_from_every_source() {
     const NAME: &str = "an_unset_batch_size_follows_a_small_cache_from_every_source";
     if !is_child(NAME) {

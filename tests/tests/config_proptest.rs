@@ -440,13 +440,16 @@ fn serves(pool: &BufferPool, cfg: &PoolConfig, ctx: &str) {
     }
 }
 
-/// A fixed seed and 256 cases, unless `PROPTEST_*` variables say otherwise.
+/// A fixed seed and 256 cases (8 under Miri, which interprets each pool
+/// built), unless `PROPTEST_*` variables say otherwise.
 fn runner() -> TestRunner {
     let base = Config::default();
     let set = |var: &str| std::env::var_os(var).is_some();
     TestRunner::new(Config {
         cases: if set("PROPTEST_CASES") {
             base.cases
+        } else if cfg!(miri) {
+            8
         } else {
             256
         },
@@ -524,6 +527,7 @@ fn one_pool_key_with_any_value() {
 // ----- a file, through ConfigSet and builders -----------------------------------
 
 #[test]
+#[cfg_attr(miri, ignore = "a child process of its own: Miri cannot spawn one")]
 fn a_config_file_gives_a_keyed_error_or_pools() {
     const NAME: &str = "a_config_file_gives_a_keyed_error_or_pools";
     if !is_child(NAME) {
@@ -627,6 +631,7 @@ fn clear_zeropool_vars() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "a child process of its own: Miri cannot spawn one")]
 fn environment_variables_give_a_keyed_error_or_pools() {
     const NAME: &str = "environment_variables_give_a_keyed_error_or_pools";
     if !is_child(NAME) {
@@ -696,6 +701,7 @@ fn sizes_too_large_by_their_fraction_are_refused() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "a child process of its own: Miri cannot spawn one")]
 fn reload_with_a_huge_shard_count_is_an_error() {
     // `reload` checks every key, then compares the fixed ones with the
     // running pool; the comparison must not build a shard map of the
@@ -717,6 +723,7 @@ fn reload_with_a_huge_shard_count_is_an_error() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "a child process of its own: Miri cannot spawn one")]
 fn a_table_set_by_one_variable_is_blamed_on_it() {
     const NAME: &str = "a_table_set_by_one_variable_is_blamed_on_it";
     if !is_child(NAME) {

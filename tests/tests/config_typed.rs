@@ -37,6 +37,7 @@ size_classes = ["1 KiB", "9 KiB"]
 "#;
 
 #[test]
+#[cfg_attr(miri, ignore = "a child process of its own: Miri cannot spawn one")]
 fn a_type_reads_its_own_table() {
     const NAME: &str = "a_type_reads_its_own_table";
     if !is_child(NAME) {

@@ -6,6 +6,10 @@
 //! read each one as a user would before committing it.
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "runs rustc through trybuild: Miri cannot spawn processes"
+)]
 fn ui() {
     let cases = trybuild::TestCases::new();
     cases.compile_fail("ui/*.rs");

@@ -81,6 +81,7 @@ fn a_burst_is_released_while_a_steady_load_keeps_its_objects() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "alone: .ci/miri runs it in a Miri process of its own")]
 fn turning_the_trimmer_off_keeps_idle_memory() {
     if !alone("turning_the_trimmer_off_keeps_idle_memory") {
         return;
@@ -263,6 +264,7 @@ fn trim_to_keeps_as_much_as_fits_under_the_target() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "alone: .ci/miri runs it in a Miri process of its own")]
 fn a_dropped_pool_stops_its_trimmer() {
     if !alone("a_dropped_pool_stops_its_trimmer") {
         return;

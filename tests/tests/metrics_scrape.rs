@@ -55,6 +55,7 @@ fn sample(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "an HTTP scrape over 127.0.0.1: Miri has no sockets")]
 fn a_scrape_shows_totals_and_classes() {
     let port = exporter();
     let pool = BufferPool::builder()
@@ -114,6 +115,7 @@ fn a_scrape_shows_totals_and_classes() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "an HTTP scrape over 127.0.0.1: Miri has no sockets")]
 fn an_interval_publisher_keeps_the_scrape_current() {
     let port = exporter();
     let pool = BufferPool::new();

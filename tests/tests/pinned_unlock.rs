@@ -27,10 +27,16 @@ fn freed_objects_are_unlocked() {
     let mut one = pool.get(64 << 10);
     one.push(1);
     if pool.stats().pin_failures != 0 {
-        eprintln!("mlock refused here ({:?}): nothing to check", pool.stats().numa_error);
+        eprintln!(
+            "mlock refused here ({:?}): nothing to check",
+            pool.stats().numa_error
+        );
         return;
     }
-    assert!(locked_kib() >= before + 60, "the buffer is locked while held");
+    assert!(
+        locked_kib() >= before + 60,
+        "the buffer is locked while held"
+    );
     drop(one);
     // Sixteen at once, so they are sixteen distinct chunks of the heap.
     for _ in 0..4 {

@@ -172,9 +172,10 @@ fn put_batch_with_a_panicking_reset_keeps_the_ledger() {
 
 /// Runs `scenario` in a child process (this test binary, filtered to `name`)
 /// so that an abort fails this test instead of killing the whole binary.
+/// Under Miri (no processes) it runs inline.
 fn run_in_child(name: &str, scenario: impl FnOnce()) {
     const CHILD: &str = "ZEROPOOL_TESTS_CHILD";
-    if std::env::var_os(CHILD).is_some() {
+    if cfg!(miri) || std::env::var_os(CHILD).is_some() {
         scenario();
         return;
     }

@@ -19,7 +19,12 @@ fn shard_count_is_rounded_up_to_a_power_of_two() {
         (1000, 1024),
         (MAX_SHARDS, MAX_SHARDS),
     ] {
-        let pool = BufferPool::builder().shards(asked).build().unwrap();
+        let mut builder = BufferPool::builder().shards(asked);
+        if cfg!(miri) {
+            // The default class tables take seconds to build under Miri.
+            builder = builder.size_classes(&[4096]);
+        }
+        let pool = builder.build().unwrap();
         assert_eq!(pool.shards(), got, "shards({asked})");
     }
     let auto = auto_shards();
@@ -57,6 +62,7 @@ fn alone(name: &str) -> bool {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "alone: .ci/miri runs it in a Miri process of its own")]
 fn threads_reuse_objects_from_sibling_shards_without_allocating() {
     if !alone("threads_reuse_objects_from_sibling_shards_without_allocating") {
         return;
@@ -103,6 +109,7 @@ fn threads_reuse_objects_from_sibling_shards_without_allocating() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "alone: .ci/miri runs it in a Miri process of its own")]
 fn get_batch_also_reaches_sibling_shards() {
     if !alone("get_batch_also_reaches_sibling_shards") {
         return;

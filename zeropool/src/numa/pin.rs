@@ -63,7 +63,7 @@ pub(crate) fn unpin(area: &[MaybeUninit<u8>]) -> Result<(), PinError> {
     })
 }
 
-#[cfg(unix)]
+#[cfg(all(unix, not(miri)))]
 fn lock(area: &[MaybeUninit<u8>], on: bool) -> io::Result<()> {
     let (ptr, len) = (area.as_ptr().cast::<libc::c_void>(), area.len());
     // SAFETY: `ptr .. ptr + len` is the borrowed slice `area`, mapped memory
@@ -91,9 +91,20 @@ fn lock(_area: &[MaybeUninit<u8>], _on: bool) -> io::Result<()> {
     ))
 }
 
-/// This process's `RLIMIT_MEMLOCK`, if the OS can say.
+/// Miri cannot call `mlock`: pinning fails as on a system without it, so
+/// the pool's `pinned` path (and the failure it reports) still runs there.
+#[cfg(all(unix, miri))]
+fn lock(_area: &[MaybeUninit<u8>], _on: bool) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "memory locking is not available under Miri",
+    ))
+}
+
+/// This process's `RLIMIT_MEMLOCK`, if the OS can say (not under Miri,
+/// which cannot call `getrlimit`).
 pub(crate) fn memlock_limit() -> Option<MemlockLimit> {
-    #[cfg(unix)]
+    #[cfg(all(unix, not(miri)))]
     {
         let mut lim = libc::rlimit {
             rlim_cur: 0,
@@ -110,7 +121,7 @@ pub(crate) fn memlock_limit() -> Option<MemlockLimit> {
             hard: bytes(lim.rlim_max),
         })
     }
-    #[cfg(not(unix))]
+    #[cfg(any(not(unix), miri))]
     {
         None
     }
@@ -151,6 +162,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot call mlock")]
     fn pinning_a_small_buffer_works_here() {
         let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
         let area = buf.spare_capacity_mut();
@@ -213,6 +225,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot call getrlimit")]
     fn the_limit_is_readable_here() {
         let limit = memlock_limit().expect("getrlimit works on Linux");
         if let (Some(soft), Some(hard)) = (limit.soft, limit.hard) {
