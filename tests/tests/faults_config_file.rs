@@ -244,6 +244,7 @@ fn watched(tag: &str, write: fn(&Path, &str)) {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "notify watches with inotify, which Miri lacks")]
 fn a_watched_file_written_in_place_half_way_changes_nothing() {
     watched("faults-watch-in-place", |path, text| {
         std::fs::write(path, text).unwrap()
@@ -251,6 +252,7 @@ fn a_watched_file_written_in_place_half_way_changes_nothing() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "notify watches with inotify, which Miri lacks")]
 fn a_watched_file_replaced_by_a_half_written_copy_changes_nothing() {
     watched("faults-watch-rename", replace);
 }
